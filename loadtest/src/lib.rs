@@ -1,0 +1,1 @@
+//! Bots (being written).

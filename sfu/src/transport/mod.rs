@@ -1,0 +1,299 @@
+//! The transport: WebRTC peer connections on `rtc` 0.21, served through one UDP port per shard.
+//!
+//! The control plane never touches a peer connection. It holds an [`SfuHandle`] and sends
+//! commands over a bounded channel to the shard loop that owns every connection; each
+//! participant gets its events back on a bounded channel of its own.
+//!
+//! - `shard` — one event loop, one UDP socket, every peer connection of the lessons it serves.
+//! - `peer` — one `rtc` peer connection (a participant's publisher or subscriber leg).
+//! - `demux` — which connection a datagram belongs to: ICE ufrag first, then remote address.
+//! - `timers` — a heap of connection deadlines so the loop never scans every connection.
+//! - `keyframe_relay` — the interceptor that lets subscribers' PLI/FIR reach the application.
+
+mod demux;
+mod keyframe_relay;
+mod peer;
+mod shard;
+mod timers;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::ids::{LessonId, ParticipantId, PublicationId};
+
+pub use crate::core::{MediaKind, Source};
+
+/// How the media plane is set up; validated once at start.
+#[derive(Debug, Clone)]
+pub struct SfuConfig {
+    /// Where the shard's UDP socket binds. Port 0 lets the OS choose.
+    pub udp_bind: SocketAddr,
+    /// The address put into ICE candidates when it differs from the bind address
+    /// (a server behind 1:1 NAT, or bound to 0.0.0.0).
+    pub public_ip: Option<IpAddr>,
+    /// The shortest interval between two keyframe requests sent to one publication.
+    pub keyframe_request_interval: Duration,
+    /// Capacity of the command channel from the control plane.
+    pub command_capacity: usize,
+}
+
+impl Default for SfuConfig {
+    fn default() -> Self {
+        SfuConfig {
+            udp_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_ip: None,
+            keyframe_request_interval: Duration::from_millis(500),
+            command_capacity: 1024,
+        }
+    }
+}
+
+/// Which of a participant's two peer connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerLeg {
+    /// The client offers and sends media to the SFU.
+    Publisher,
+    /// The SFU offers and sends media to the client.
+    Subscriber,
+}
+
+/// A peer connection's state as the control plane needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    Connected,
+    Disconnected,
+    Failed,
+}
+
+/// Which publication a transceiver of a subscriber connection carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackMapping {
+    pub mid: String,
+    pub publication: PublicationId,
+}
+
+/// What the SFU tells the control plane about one participant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SfuEvent {
+    /// A new offer for this participant's subscriber connection; answer with
+    /// [`SfuHandle::subscriber_answer`].
+    SubscriberOffer {
+        sdp: String,
+        tracks: Vec<TrackMapping>,
+    },
+    /// Media of one of this participant's declared sources has started arriving.
+    PublicationStarted {
+        publication: PublicationId,
+        source: Source,
+        kind: MediaKind,
+    },
+    /// One of this participant's publications ended (unpublished or its transceiver stopped).
+    PublicationEnded { publication: PublicationId },
+    /// One of this participant's peer connections changed state.
+    PeerStateChanged { leg: PeerLeg, state: PeerState },
+}
+
+/// Why the SFU refused a request.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SfuError {
+    #[error("participant {0} is not in the media plane")]
+    NoSuchParticipant(ParticipantId),
+    #[error("participant {0} has already joined")]
+    AlreadyJoined(ParticipantId),
+    #[error("the session description could not be used: {0}")]
+    BadSdp(String),
+    #[error("no offer is waiting for an answer")]
+    NoPendingOffer,
+    #[error("source {0:?} was declared for a track of the other kind")]
+    KindMismatch(Source),
+    #[error("the media plane is overloaded")]
+    Overloaded,
+    #[error("the media plane has shut down")]
+    Closed,
+    #[error("could not bind the media socket: {0}")]
+    Bind(#[source] std::io::Error),
+}
+
+/// Counters of the whole media plane, read by `/metrics`.
+#[derive(Debug, Default)]
+pub struct SfuStats {
+    pub rtp_packets_in: AtomicU64,
+    pub rtp_bytes_in: AtomicU64,
+    pub rtp_packets_out: AtomicU64,
+    pub rtp_bytes_out: AtomicU64,
+    /// Packets the core chose to forward that the peer connection refused.
+    pub forward_errors: AtomicU64,
+    pub keyframe_requests_sent: AtomicU64,
+    pub keyframe_requests_received: AtomicU64,
+    /// Keyframe requests coalesced by the per-publication throttle.
+    pub keyframe_requests_throttled: AtomicU64,
+    pub udp_datagrams_in: AtomicU64,
+    /// Datagrams that matched no connection (unknown ufrag or address).
+    pub udp_unmatched: AtomicU64,
+    pub udp_send_errors: AtomicU64,
+    /// Events dropped because a participant's event queue was full.
+    pub events_dropped: AtomicU64,
+    pub peer_connections: AtomicU64,
+    pub participants: AtomicU64,
+    pub publications: AtomicU64,
+}
+
+impl SfuStats {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// A command from the control plane to a shard.
+pub(crate) enum Command {
+    Join {
+        lesson: LessonId,
+        participant: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    PublisherOffer {
+        participant: ParticipantId,
+        sdp: String,
+        sources: Vec<(String, Source)>,
+        reply: oneshot::Sender<Result<String, SfuError>>,
+    },
+    Unpublish {
+        participant: ParticipantId,
+        mid: String,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    SubscriberAnswer {
+        participant: ParticipantId,
+        sdp: String,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Leave {
+        participant: ParticipantId,
+    },
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// The control plane's handle on the media plane. Cheap to clone.
+#[derive(Clone)]
+pub struct SfuHandle {
+    commands: mpsc::Sender<Command>,
+    local_addr: SocketAddr,
+    stats: Arc<SfuStats>,
+}
+
+/// Binds the media socket and starts the shard loop on a thread of its own.
+pub async fn start(config: SfuConfig) -> Result<SfuHandle, SfuError> {
+    let stats = Arc::new(SfuStats::default());
+    let (commands, command_rx) = mpsc::channel(config.command_capacity);
+    let local_addr = shard::spawn(config, command_rx, stats.clone()).await?;
+    Ok(SfuHandle {
+        commands,
+        local_addr,
+        stats,
+    })
+}
+
+impl SfuHandle {
+    /// The media address advertised in ICE candidates.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The media plane's counters.
+    pub fn stats(&self) -> &SfuStats {
+        &self.stats
+    }
+
+    async fn request<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, SfuError>>) -> Command,
+    ) -> Result<T, SfuError> {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(make(reply))
+            .await
+            .map_err(|_| SfuError::Closed)?;
+        rx.await.map_err(|_| SfuError::Closed)?
+    }
+
+    /// Adds a participant to a lesson's media. Its events arrive on `events`; a full queue
+    /// drops events (counted in [`SfuStats::events_dropped`]), so size it generously.
+    pub async fn join(
+        &self,
+        lesson: LessonId,
+        participant: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::Join {
+            lesson,
+            participant,
+            events,
+            reply,
+        })
+        .await
+    }
+
+    /// Applies the client's offer for its publisher connection and returns the SFU's answer.
+    /// `sources` says which source each declared `mid` carries; tracks with no declaration are
+    /// received but not forwarded.
+    pub async fn publisher_offer(
+        &self,
+        participant: ParticipantId,
+        sdp: String,
+        sources: Vec<(String, Source)>,
+    ) -> Result<String, SfuError> {
+        self.request(|reply| Command::PublisherOffer {
+            participant,
+            sdp,
+            sources,
+            reply,
+        })
+        .await
+    }
+
+    /// Stops forwarding the publication carried by `mid` of the participant's publisher leg.
+    pub async fn unpublish(&self, participant: ParticipantId, mid: String) -> Result<(), SfuError> {
+        self.request(|reply| Command::Unpublish {
+            participant,
+            mid,
+            reply,
+        })
+        .await
+    }
+
+    /// Applies the client's answer to the last [`SfuEvent::SubscriberOffer`].
+    pub async fn subscriber_answer(
+        &self,
+        participant: ParticipantId,
+        sdp: String,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::SubscriberAnswer {
+            participant,
+            sdp,
+            reply,
+        })
+        .await
+    }
+
+    /// Removes a participant: closes both connections and ends its publications.
+    pub async fn leave(&self, participant: ParticipantId) {
+        // A closed shard has nothing left to remove.
+        let _ = self.commands.send(Command::Leave { participant }).await;
+    }
+
+    /// Stops the shard loop, closing every connection.
+    pub async fn shutdown(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.commands.send(Command::Shutdown { done }).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! Classroom's control plane (being written).
+pub mod protocol;

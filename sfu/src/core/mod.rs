@@ -1,4 +1,27 @@
-//! The pure forwarding core (placeholder while the core is written).
+//! The pure forwarding core.
+//!
+//! [`Router`] holds every lesson's publications and subscriptions and decides, packet by
+//! packet, what goes to whom. It owns no socket, thread or clock: each input carries `now`,
+//! and the work it decides on comes out of [`Router::poll_output`] — packets to forward,
+//! keyframe requests to send, subscriptions to open or close. Its next deadline is
+//! [`Router::poll_timeout`]. Panics only on a broken internal invariant, never on input.
+//!
+//! - `lesson` — who is in a lesson.
+//! - `publication` — one incoming track and its subscriptions.
+//! - `subscription` — one publication as one subscriber receives it.
+//! - `rewrite` — per-leg SSRC / payload type / sequence / timestamp rewriting.
+//! - `keyframe` — keyframe-request throttling and VP8 keyframe detection.
+
+mod keyframe;
+mod lesson;
+mod publication;
+mod rewrite;
+mod router;
+mod subscription;
+
+pub use keyframe::{KeyframeGate, vp8_starts_keyframe};
+pub use rewrite::{LegFormat, Rewriter, seq_newer};
+pub use router::{Output, Router, RouterConfig, RouterError};
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +33,16 @@ pub enum Source {
     Microphone,
     Screen,
     ScreenAudio,
+}
+
+impl Source {
+    /// The media kind a source carries.
+    pub fn kind(self) -> MediaKind {
+        match self {
+            Source::Camera | Source::Screen => MediaKind::Video,
+            Source::Microphone | Source::ScreenAudio => MediaKind::Audio,
+        }
+    }
 }
 
 /// Audio or video.

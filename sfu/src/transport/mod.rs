@@ -115,6 +115,10 @@ pub enum SfuError {
     Overloaded,
     #[error("the media plane has shut down")]
     Closed,
+    #[error("bad media configuration: {0}")]
+    BadConfig(String),
+    #[error("internal media error: {0}")]
+    Internal(String),
     #[error("could not bind the media socket: {0}")]
     Bind(#[source] std::io::Error),
 }

@@ -1,1 +1,224 @@
-//! (being written)
+//! One `rtc` peer connection: a participant's publisher or subscriber leg.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use rtc::interceptor::{Registry, Slot};
+use rtc::peer_connection::RTCPeerConnection;
+use rtc::peer_connection::RTCPeerConnectionBuilder;
+use rtc::peer_connection::configuration::RTCConfigurationBuilder;
+use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
+};
+use rtc::peer_connection::configuration::setting_engine::SettingEngineBuilder;
+use rtc::peer_connection::transport::{
+    CandidateConfig, CandidateHostConfig, RTCDtlsRole, RTCIceCandidate,
+};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
+use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
+
+use super::PeerLeg;
+use super::keyframe_relay::{KeyframeRelay, SLOT};
+use crate::core::{LegFormat, MediaKind};
+use crate::ids::{ParticipantId, PublicationId};
+
+/// A connection's key in its shard; never reused within a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ConnKey(pub u64);
+
+/// The payload types the SFU offers and answers with. Only Opus and VP8 are registered, so a
+/// browser publisher's answer picks exactly these and every leg carries the same codec; the
+/// subscriber leg is offered by the SFU, so its payload types are these numbers.
+pub(crate) const OPUS_PT: u8 = 111;
+pub(crate) const VP8_PT: u8 = 96;
+const VP8_RTX_PT: u8 = 97;
+
+pub(crate) fn codec(kind: MediaKind) -> RTCRtpCodec {
+    match kind {
+        MediaKind::Audio => RTCRtpCodec {
+            mime_type: MIME_TYPE_OPUS.to_owned(),
+            clock_rate: 48_000,
+            channels: 2,
+            // In-band FEC lets a lossy rural link recover lost voice frames.
+            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+            rtcp_feedback: vec![],
+        },
+        MediaKind::Video => RTCRtpCodec {
+            mime_type: MIME_TYPE_VP8.to_owned(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: String::new(),
+            rtcp_feedback: vec![
+                feedback("ccm", "fir"),
+                feedback("nack", ""),
+                feedback("nack", "pli"),
+            ],
+        },
+    }
+}
+
+/// The wire format of a subscriber leg's sender for `kind`.
+pub(crate) fn leg_format(kind: MediaKind, ssrc: u32) -> LegFormat {
+    match kind {
+        MediaKind::Audio => LegFormat {
+            ssrc,
+            payload_type: OPUS_PT,
+            clock_rate: 48_000,
+        },
+        MediaKind::Video => LegFormat {
+            ssrc,
+            payload_type: VP8_PT,
+            clock_rate: 90_000,
+        },
+    }
+}
+
+fn feedback(typ: &str, parameter: &str) -> RTCPFeedback {
+    RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    }
+}
+
+fn media_engine() -> Result<MediaEngine, rtc::shared::error::Error> {
+    let mut engine = MediaEngine::default();
+    engine.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: codec(MediaKind::Audio),
+            payload_type: OPUS_PT,
+        },
+        RtpCodecKind::Audio,
+    )?;
+    engine.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: codec(MediaKind::Video),
+            payload_type: VP8_PT,
+        },
+        RtpCodecKind::Video,
+    )?;
+    engine.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: "video/rtx".to_owned(),
+                clock_rate: 90_000,
+                channels: 0,
+                sdp_fmtp_line: format!("apt={VP8_PT}"),
+                rtcp_feedback: vec![],
+            },
+            payload_type: VP8_RTX_PT,
+        },
+        RtpCodecKind::Video,
+    )?;
+    Ok(engine)
+}
+
+/// A random ICE credential of `len` characters (ufrag ≥ 4, pwd ≥ 22 per RFC 8445).
+pub(crate) fn random_token(len: usize) -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+/// One peer connection and what the shard needs to know about it.
+pub(crate) struct Peer {
+    pub pc: RTCPeerConnection,
+    pub participant: ParticipantId,
+    pub leg: PeerLeg,
+    /// Publisher leg: which publication each incoming SSRC carries.
+    pub publication_by_ssrc: HashMap<u32, PublicationId>,
+    /// Publisher leg: the receiver of each publication, for keyframe requests.
+    pub receiver_of: HashMap<PublicationId, RTCRtpReceiverId>,
+    /// Subscriber leg: the local track id of each sender → its publication.
+    pub publication_by_track: HashMap<String, PublicationId>,
+    pub senders: HashMap<PublicationId, Sender>,
+}
+
+/// A subscriber leg's sender for one publication.
+pub(crate) struct Sender {
+    pub id: RTCRtpSenderId,
+    pub format: LegFormat,
+    /// It was in an offer sent to the subscriber.
+    pub offered: bool,
+    /// The subscriber answered an offer that had it.
+    pub negotiated: bool,
+    /// Forwarding started: it was negotiated and the leg is connected.
+    pub attached: bool,
+}
+
+impl Peer {
+    /// Builds an ICE-lite, DTLS-passive peer connection whose only candidate is the shard's
+    /// socket (`candidate`), and registers its credentials' ufrag for demux.
+    pub fn new(
+        now: Instant,
+        participant: ParticipantId,
+        leg: PeerLeg,
+        ufrag: &str,
+        candidate: SocketAddr,
+    ) -> Result<Peer, rtc::shared::error::Error> {
+        let settings = SettingEngineBuilder::new()
+            .with_lite(true)
+            .with_ice_credentials(ufrag.to_owned(), random_token(24))
+            .with_answering_dtls_role(RTCDtlsRole::Server)
+            .build();
+        let mut engine = media_engine()?;
+        let registry = register_default_interceptors(Registry::new(), &mut engine)?;
+        let registry = registry.with(Slot::from(SLOT), KeyframeRelay::default());
+        let mut pc = RTCPeerConnectionBuilder::new()
+            .with_configuration(RTCConfigurationBuilder::new().build())
+            .with_setting_engine(settings)
+            .with_media_engine(engine)
+            .with_interceptor_registry(registry)
+            .build(now)?;
+        let host = CandidateHostConfig {
+            base_config: CandidateConfig {
+                network: "udp".to_owned(),
+                address: candidate.ip().to_string(),
+                port: candidate.port(),
+                component: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .new_candidate_host()?;
+        pc.add_local_candidate(RTCIceCandidate::from(&host).to_json()?)?;
+        Ok(Peer {
+            pc,
+            participant,
+            leg,
+            publication_by_ssrc: HashMap::new(),
+            receiver_of: HashMap::new(),
+            publication_by_track: HashMap::new(),
+            senders: HashMap::new(),
+        })
+    }
+
+    /// The negotiated mid of the transceiver that holds `receiver`.
+    pub fn mid_of_receiver(&mut self, receiver: RTCRtpReceiverId) -> Option<String> {
+        let ids: Vec<_> = self.pc.get_transceivers().collect();
+        ids.into_iter().find_map(|id| {
+            let t = self.pc.rtp_transceiver(id)?;
+            (t.receiver() == Some(receiver))
+                .then(|| t.mid().clone())
+                .flatten()
+        })
+    }
+
+    /// The negotiated mid of the transceiver that holds `sender`.
+    pub fn mid_of_sender(&mut self, sender: RTCRtpSenderId) -> Option<String> {
+        let ids: Vec<_> = self.pc.get_transceivers().collect();
+        ids.into_iter().find_map(|id| {
+            let t = self.pc.rtp_transceiver(id)?;
+            (t.sender() == Some(sender))
+                .then(|| t.mid().clone())
+                .flatten()
+        })
+    }
+}

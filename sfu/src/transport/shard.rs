@@ -1,35 +1,981 @@
-//! (being written) — a placeholder loop so the crate builds while the transport is written.
+//! One shard: one event loop on a thread of its own, one UDP socket, and every peer
+//! connection of the participants it serves.
+//!
+//! The loop waits for whichever comes first — a command from the control plane, a datagram,
+//! or the earliest deadline (connection timers from the heap, the core's own timeout) — feeds
+//! it to its owner, then drains what that produced: datagrams to send, connection events,
+//! RTP/RTCP for the core, and the core's outputs (packets to write to subscriber legs, keyframe
+//! requests to publishers, senders to add or remove). Everything is owned through `&mut self`;
+//! nothing on the packet path takes a lock.
+//!
+//! More shards (one per core, each with its own port) can be added without changing this
+//! type: a shard only ever needs the participants placed on it.
+
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
+use bytes::BytesMut;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::event::{RTCPeerConnectionEvent, RTCTrackEvent};
+use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
+use rtc::peer_connection::sdp::RTCSessionDescription;
+use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
 
-use super::{Command, SfuConfig, SfuError, SfuStats};
+use super::demux::{Demux, Route, is_stun_success};
+use super::peer::{ConnKey, Peer, Sender, codec, leg_format, random_token};
+use super::timers::Timers;
+use super::{Command, PeerLeg, PeerState, SfuConfig, SfuError, SfuEvent, SfuStats, TrackMapping};
+use crate::core::{MediaKind, Output, Router, RouterConfig, Source};
+use crate::ids::{LessonId, ParticipantId, PublicationId};
 
+/// Datagrams read per wake-up before the loop looks at commands and timers again.
+const RECV_BATCH: usize = 64;
+/// Larger than any datagram a WebRTC peer sends (they keep under the path MTU).
+const RECV_BUFFER: usize = 4096;
+
+/// Binds the shard's socket and starts its loop on a dedicated thread. Returns the address
+/// advertised in ICE candidates.
 pub(crate) async fn spawn(
     config: SfuConfig,
-    mut commands: mpsc::Receiver<Command>,
-    _stats: Arc<SfuStats>,
+    commands: mpsc::Receiver<Command>,
+    stats: Arc<SfuStats>,
 ) -> Result<SocketAddr, SfuError> {
-    let socket = tokio::net::UdpSocket::bind(config.udp_bind)
-        .await
+    if config.udp_bind.ip().is_unspecified() && config.public_ip.is_none() {
+        return Err(SfuError::BadConfig(
+            "binding media to an unspecified address needs a public IP for ICE candidates".into(),
+        ));
+    }
+    let socket = std::net::UdpSocket::bind(config.udp_bind).map_err(SfuError::Bind)?;
+    socket.set_nonblocking(true).map_err(SfuError::Bind)?;
+    let bound = socket.local_addr().map_err(SfuError::Bind)?;
+    let advertised = SocketAddr::new(config.public_ip.unwrap_or(bound.ip()), bound.port());
+    let (started_tx, started_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("sfu-shard-0".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = started_tx.send(Err(SfuError::Bind(e)));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let socket = match UdpSocket::from_std(socket) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = started_tx.send(Err(SfuError::Bind(e)));
+                        return;
+                    }
+                };
+                let _ = started_tx.send(Ok(()));
+                Shard::new(config, socket, advertised, stats)
+                    .run(commands)
+                    .await;
+            });
+        })
         .map_err(SfuError::Bind)?;
-    let addr = socket.local_addr().map_err(SfuError::Bind)?;
-    tokio::spawn(async move {
-        while let Some(cmd) = commands.recv().await {
-            match cmd {
-                Command::Join { reply, .. } => drop(reply.send(Err(SfuError::Closed))),
-                Command::PublisherOffer { reply, .. } => drop(reply.send(Err(SfuError::Closed))),
-                Command::Unpublish { reply, .. } => drop(reply.send(Err(SfuError::Closed))),
-                Command::SubscriberAnswer { reply, .. } => drop(reply.send(Err(SfuError::Closed))),
-                Command::Leave { .. } => {}
-                Command::Shutdown { done } => {
-                    let _ = done.send(());
-                    break;
+    started_rx.await.map_err(|_| SfuError::Closed)??;
+    info!(%advertised, %bound, "media shard listening");
+    Ok(advertised)
+}
+
+/// A participant as the shard sees it.
+struct Participant {
+    events: mpsc::Sender<SfuEvent>,
+    publisher: Option<ConnKey>,
+    subscriber: ConnKey,
+    /// The source the client declared for each mid of its publisher leg.
+    declared: HashMap<String, Source>,
+    publication_by_mid: HashMap<String, PublicationId>,
+    /// An offer to the subscriber leg is out and unanswered.
+    awaiting_answer: bool,
+    /// Senders changed while an offer was out: offer again after the answer.
+    renegotiate: bool,
+    subscriber_connected: bool,
+}
+
+struct Shard {
+    socket: UdpSocket,
+    /// The address in our ICE candidate; also the local address we tell connections.
+    local: SocketAddr,
+    stats: Arc<SfuStats>,
+    router: Router,
+    peers: HashMap<ConnKey, Peer>,
+    next_conn: u64,
+    demux: Demux,
+    timers: Timers,
+    participants: HashMap<ParticipantId, Participant>,
+    /// Connections touched this turn whose deadline must be re-read.
+    dirty: HashSet<ConnKey>,
+}
+
+/// Whether a sender can start forwarding (once the leg is connected).
+fn sender_ready(sender: &Sender) -> bool {
+    sender.negotiated && !sender.attached
+}
+
+impl Shard {
+    fn new(config: SfuConfig, socket: UdpSocket, local: SocketAddr, stats: Arc<SfuStats>) -> Shard {
+        Shard {
+            socket,
+            local,
+            stats,
+            router: Router::new(RouterConfig {
+                keyframe_interval: config.keyframe_request_interval,
+                ..RouterConfig::default()
+            }),
+            peers: HashMap::new(),
+            next_conn: 1,
+            demux: Demux::default(),
+            timers: Timers::default(),
+            participants: HashMap::new(),
+            dirty: HashSet::new(),
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut buf = vec![0u8; RECV_BUFFER];
+        loop {
+            let now = Instant::now();
+            self.handle_timers(now);
+            self.reschedule(now);
+            let deadline = match (self.timers.next(), self.router.poll_timeout()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let sleep = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(Command::Shutdown { done }) => {
+                        self.close_all(Instant::now());
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(command) => self.handle_command(Instant::now(), command),
+                    // Every handle is gone: nobody can use the media plane any more.
+                    None => {
+                        self.close_all(Instant::now());
+                        return;
+                    }
+                },
+                received = self.socket.recv_from(&mut buf) => {
+                    match received {
+                        Ok((n, from)) => self.handle_datagram(Instant::now(), from, &buf[..n]),
+                        Err(e) => debug!(error = %e, "udp receive failed"),
+                    }
+                    for _ in 1..RECV_BATCH {
+                        match self.socket.try_recv_from(&mut buf) {
+                            Ok((n, from)) => self.handle_datagram(Instant::now(), from, &buf[..n]),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = sleep => {}
+            }
+        }
+    }
+
+    // ---- control plane ----
+
+    fn handle_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Join {
+                lesson,
+                participant,
+                events,
+                reply,
+            } => {
+                let _ = reply.send(self.join(now, lesson, participant, events));
+            }
+            Command::PublisherOffer {
+                participant,
+                sdp,
+                sources,
+                reply,
+            } => {
+                let _ = reply.send(self.publisher_offer(now, participant, sdp, sources));
+            }
+            Command::Unpublish {
+                participant,
+                mid,
+                reply,
+            } => {
+                let _ = reply.send(self.unpublish(now, participant, &mid));
+            }
+            Command::SubscriberAnswer {
+                participant,
+                sdp,
+                reply,
+            } => {
+                let _ = reply.send(self.subscriber_answer(now, participant, sdp));
+            }
+            Command::Leave { participant } => self.leave(now, participant),
+            Command::Shutdown { .. } => unreachable!("handled by the loop"),
+        }
+        self.update_gauges();
+    }
+
+    fn new_peer(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        leg: PeerLeg,
+    ) -> Result<ConnKey, SfuError> {
+        let ufrag = random_token(16);
+        let peer = Peer::new(now, participant, leg, &ufrag, self.local)
+            .map_err(|e| SfuError::Internal(e.to_string()))?;
+        let key = ConnKey(self.next_conn);
+        self.next_conn += 1;
+        self.peers.insert(key, peer);
+        self.demux.add_ufrag(ufrag, key);
+        self.dirty.insert(key);
+        Ok(key)
+    }
+
+    fn join(
+        &mut self,
+        now: Instant,
+        lesson: LessonId,
+        participant: ParticipantId,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> Result<(), SfuError> {
+        if self.participants.contains_key(&participant) {
+            return Err(SfuError::AlreadyJoined(participant));
+        }
+        let subscriber = self.new_peer(now, participant, PeerLeg::Subscriber)?;
+        self.participants.insert(
+            participant,
+            Participant {
+                events,
+                publisher: None,
+                subscriber,
+                declared: HashMap::new(),
+                publication_by_mid: HashMap::new(),
+                awaiting_answer: false,
+                renegotiate: false,
+                subscriber_connected: false,
+            },
+        );
+        if let Err(e) = self.router.add_participant(lesson, participant, true) {
+            warn!(%participant, error = %e, "router refused a participant");
+        }
+        self.process_outputs(now);
+        Ok(())
+    }
+
+    fn publisher_offer(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        sdp: String,
+        sources: Vec<(String, Source)>,
+    ) -> Result<String, SfuError> {
+        let p = self
+            .participants
+            .get_mut(&participant)
+            .ok_or(SfuError::NoSuchParticipant(participant))?;
+        p.declared.extend(sources);
+        let existing = p.publisher;
+        let offer =
+            RTCSessionDescription::offer(sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let key = match existing {
+            Some(key) => key,
+            None => self.new_peer(now, participant, PeerLeg::Publisher)?,
+        };
+        let result = self.answer_offer(now, key, offer);
+        match (&result, existing) {
+            (Ok(_), None) => {
+                if let Some(p) = self.participants.get_mut(&participant) {
+                    p.publisher = Some(key);
+                }
+            }
+            // A connection that never took an offer is of no use; the next offer starts afresh.
+            (Err(_), None) => self.close_peer(now, key),
+            _ => {}
+        }
+        self.drain(now, key, None);
+        result
+    }
+
+    fn answer_offer(
+        &mut self,
+        now: Instant,
+        key: ConnKey,
+        offer: RTCSessionDescription,
+    ) -> Result<String, SfuError> {
+        let peer = self
+            .peers
+            .get_mut(&key)
+            .ok_or(SfuError::Internal("publisher connection vanished".into()))?;
+        peer.pc
+            .set_remote_description(now, offer)
+            .map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let answer = peer
+            .pc
+            .create_answer(None)
+            .map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        peer.pc
+            .set_local_description(now, answer.clone())
+            .map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        Ok(answer.sdp)
+    }
+
+    fn unpublish(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        mid: &str,
+    ) -> Result<(), SfuError> {
+        let p = self
+            .participants
+            .get_mut(&participant)
+            .ok_or(SfuError::NoSuchParticipant(participant))?;
+        p.declared.remove(mid);
+        if let Some(publication) = p.publication_by_mid.remove(mid) {
+            // Already gone from the router if its owner's state raced; nothing to undo then.
+            let _ = self.router.remove_publication(publication);
+            self.process_outputs(now);
+        }
+        Ok(())
+    }
+
+    fn subscriber_answer(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        sdp: String,
+    ) -> Result<(), SfuError> {
+        let p = self
+            .participants
+            .get_mut(&participant)
+            .ok_or(SfuError::NoSuchParticipant(participant))?;
+        if !p.awaiting_answer {
+            return Err(SfuError::NoPendingOffer);
+        }
+        let key = p.subscriber;
+        let answer =
+            RTCSessionDescription::answer(sdp).map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        let peer = self
+            .peers
+            .get_mut(&key)
+            .ok_or(SfuError::Internal("subscriber connection vanished".into()))?;
+        peer.pc
+            .set_remote_description(now, answer)
+            .map_err(|e| SfuError::BadSdp(e.to_string()))?;
+        for sender in peer.senders.values_mut() {
+            sender.negotiated |= sender.offered;
+        }
+        if let Some(p) = self.participants.get_mut(&participant) {
+            p.awaiting_answer = false;
+        }
+        self.attach_ready(now, participant);
+        self.negotiate(now, participant);
+        self.drain(now, key, None);
+        Ok(())
+    }
+
+    fn leave(&mut self, now: Instant, participant: ParticipantId) {
+        let Some(p) = self.participants.remove(&participant) else {
+            return;
+        };
+        if let Err(e) = self.router.remove_participant(participant) {
+            debug!(%participant, error = %e, "router had no such participant");
+        }
+        self.process_outputs(now);
+        for key in p.publisher.into_iter().chain([p.subscriber]) {
+            self.close_peer(now, key);
+        }
+    }
+
+    fn close_peer(&mut self, now: Instant, key: ConnKey) {
+        if let Some(mut peer) = self.peers.remove(&key) {
+            // close() queues a DTLS close_notify so the browser learns at once.
+            let _ = peer.pc.close();
+            while let Some(msg) = peer.pc.poll_write() {
+                self.send(msg);
+            }
+            let _ = now;
+        }
+        self.demux.remove(key);
+        self.timers.remove(key);
+        self.dirty.remove(&key);
+    }
+
+    fn close_all(&mut self, now: Instant) {
+        let participants: Vec<_> = self.participants.keys().copied().collect();
+        for participant in participants {
+            self.leave(now, participant);
+        }
+        let keys: Vec<_> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.close_peer(now, key);
+        }
+        self.update_gauges();
+    }
+
+    fn emit(&self, participant: ParticipantId, event: SfuEvent) {
+        let Some(p) = self.participants.get(&participant) else {
+            return;
+        };
+        if p.events.try_send(event).is_err() {
+            // The control plane is not keeping up with (or has dropped) this participant;
+            // the media loop must not wait for it.
+            SfuStats::add(&self.stats.events_dropped, 1);
+            warn!(%participant, "participant event queue full or closed; event dropped");
+        }
+    }
+
+    // ---- subscriber-leg negotiation ----
+
+    /// Sends a new offer to the subscriber leg if its senders changed and none is out.
+    fn negotiate(&mut self, now: Instant, participant: ParticipantId) {
+        let Some(p) = self.participants.get_mut(&participant) else {
+            return;
+        };
+        if p.awaiting_answer {
+            p.renegotiate = true;
+            return;
+        }
+        let key = p.subscriber;
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let changed = p.renegotiate || peer.senders.values().any(|s| !s.offered);
+        if !changed {
+            return;
+        }
+        let offer = match peer.pc.create_offer(None) {
+            Ok(offer) => offer,
+            Err(e) => {
+                warn!(%participant, error = %e, "could not create a subscriber offer");
+                return;
+            }
+        };
+        if let Err(e) = peer.pc.set_local_description(now, offer.clone()) {
+            warn!(%participant, error = %e, "could not apply a subscriber offer");
+            return;
+        }
+        let ids: Vec<_> = peer.senders.iter().map(|(&pubn, s)| (pubn, s.id)).collect();
+        let mut tracks = Vec::with_capacity(ids.len());
+        for (publication, sender) in ids {
+            if let Some(mid) = peer.mid_of_sender(sender) {
+                tracks.push(TrackMapping { mid, publication });
+            }
+        }
+        tracks.sort_by_key(|t| t.publication);
+        for sender in peer.senders.values_mut() {
+            sender.offered = true;
+        }
+        p.awaiting_answer = true;
+        p.renegotiate = false;
+        self.emit(
+            participant,
+            SfuEvent::SubscriberOffer {
+                sdp: offer.sdp,
+                tracks,
+            },
+        );
+        self.drain(now, key, None);
+    }
+
+    /// Starts forwarding on every negotiated sender once the subscriber leg is connected.
+    fn attach_ready(&mut self, now: Instant, participant: ParticipantId) {
+        let Some(p) = self.participants.get(&participant) else {
+            return;
+        };
+        if !p.subscriber_connected {
+            return;
+        }
+        let Some(peer) = self.peers.get_mut(&p.subscriber) else {
+            return;
+        };
+        let mut ready = Vec::new();
+        for (&publication, sender) in peer.senders.iter_mut() {
+            if sender_ready(sender) {
+                sender.attached = true;
+                ready.push((publication, sender.format));
+            }
+        }
+        for (publication, format) in ready {
+            if let Err(e) = self
+                .router
+                .attach_subscription(now, participant, publication, format)
+            {
+                debug!(%participant, error = %e, "subscription went away before attaching");
+            }
+        }
+        self.process_outputs(now);
+    }
+
+    // ---- media plane ----
+
+    fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        SfuStats::add(&self.stats.udp_datagrams_in, 1);
+        let (key, stun_from) = match self.demux.route(from, datagram) {
+            Route::Stun(key) => (key, Some(from)),
+            Route::Known(key) => (key, None),
+            Route::Unknown => {
+                SfuStats::add(&self.stats.udp_unmatched, 1);
+                return;
+            }
+        };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let input = TaggedBytesMut {
+            now,
+            transport: TransportContext {
+                local_addr: self.local,
+                peer_addr: from,
+                ecn: None,
+                transport_protocol: TransportProtocol::UDP,
+            },
+            message: BytesMut::from(datagram),
+        };
+        if let Err(e) = peer.pc.handle_read(input) {
+            debug!(conn = key.0, error = %e, "connection rejected a datagram");
+        }
+        self.drain(now, key, stun_from);
+    }
+
+    fn handle_timers(&mut self, now: Instant) {
+        while let Some(key) = self.timers.pop_due(now) {
+            if let Some(peer) = self.peers.get_mut(&key) {
+                if let Err(e) = peer.pc.handle_timeout(now) {
+                    debug!(conn = key.0, error = %e, "connection timeout handling failed");
+                }
+                self.drain(now, key, None);
+            }
+        }
+        if self.router.poll_timeout().is_some_and(|at| at <= now) {
+            self.router.handle_timeout(now);
+            self.process_outputs(now);
+        }
+    }
+
+    /// Re-reads the deadline of every connection touched this turn.
+    fn reschedule(&mut self, now: Instant) {
+        for key in self.dirty.drain() {
+            if let Some(peer) = self.peers.get_mut(&key) {
+                // A deadline at or before now was just handled; never spin on it.
+                let at = peer
+                    .pc
+                    .poll_timeout()
+                    .map(|at| at.max(now + Duration::from_millis(1)));
+                self.timers.schedule(key, at);
+            }
+        }
+    }
+
+    fn send(&self, msg: TaggedBytesMut) {
+        send_datagram(&self.socket, &self.stats, msg);
+    }
+
+    /// Drains everything a connection produced after an input, and what that caused.
+    fn drain(&mut self, now: Instant, key: ConnKey, stun_from: Option<SocketAddr>) {
+        self.dirty.insert(key);
+        loop {
+            let Some(peer) = self.peers.get_mut(&key) else {
+                return;
+            };
+            let mut proven = false;
+            let mut writes = Vec::new();
+            while let Some(msg) = peer.pc.poll_write() {
+                if stun_from == Some(msg.transport.peer_addr) && is_stun_success(&msg.message) {
+                    proven = true;
+                }
+                writes.push(msg);
+            }
+            let events: Vec<_> = std::iter::from_fn(|| peer.pc.poll_event()).collect();
+            let reads: Vec<_> = std::iter::from_fn(|| peer.pc.poll_read()).collect();
+            for msg in writes {
+                self.send(msg);
+            }
+            if let (true, Some(addr)) = (proven, stun_from) {
+                self.demux.learn_addr(key, addr);
+            }
+            if events.is_empty() && reads.is_empty() {
+                return;
+            }
+            for event in events {
+                self.handle_peer_event(now, key, event);
+            }
+            for read in reads {
+                self.handle_peer_message(now, key, read);
+            }
+            self.process_outputs(now);
+        }
+    }
+
+    fn handle_peer_event(&mut self, now: Instant, key: ConnKey, event: RTCPeerConnectionEvent) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let (participant, leg) = (peer.participant, peer.leg);
+        match event {
+            RTCPeerConnectionEvent::OnConnectionStateChangeEvent(state) => {
+                let state = match state {
+                    RTCPeerConnectionState::Connected => PeerState::Connected,
+                    RTCPeerConnectionState::Disconnected => PeerState::Disconnected,
+                    RTCPeerConnectionState::Failed => PeerState::Failed,
+                    _ => return,
+                };
+                info!(%participant, ?leg, ?state, "peer connection state");
+                if leg == PeerLeg::Subscriber
+                    && let Some(p) = self.participants.get_mut(&participant)
+                {
+                    p.subscriber_connected = state == PeerState::Connected;
+                    if p.subscriber_connected {
+                        self.attach_ready(now, participant);
+                    }
+                }
+                self.emit(participant, SfuEvent::PeerStateChanged { leg, state });
+            }
+            RTCPeerConnectionEvent::OnTrack(RTCTrackEvent::OnOpen(init))
+                if leg == PeerLeg::Publisher =>
+            {
+                let Some(mid) = peer.mid_of_receiver(init.receiver_id) else {
+                    warn!(%participant, "a track arrived on a transceiver without a mid");
+                    return;
+                };
+                let kind = match peer
+                    .pc
+                    .rtp_receiver(init.receiver_id)
+                    .map(|r| r.track().kind())
+                {
+                    Some(RtpCodecKind::Audio) => MediaKind::Audio,
+                    Some(RtpCodecKind::Video) => MediaKind::Video,
+                    _ => return,
+                };
+                self.track_opened(participant, key, &mid, kind, init.ssrc, init.receiver_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// A publisher's track started: the declared source becomes a publication.
+    fn track_opened(
+        &mut self,
+        participant: ParticipantId,
+        key: ConnKey,
+        mid: &str,
+        kind: MediaKind,
+        ssrc: u32,
+        receiver: rtc::rtp_transceiver::RTCRtpReceiverId,
+    ) {
+        let Some(p) = self.participants.get_mut(&participant) else {
+            return;
+        };
+        if let Some(&existing) = p.publication_by_mid.get(mid) {
+            // Another SSRC of the same track (e.g. after an encoder restart).
+            if let Some(peer) = self.peers.get_mut(&key) {
+                peer.publication_by_ssrc.insert(ssrc, existing);
+            }
+            return;
+        }
+        let Some(&source) = p.declared.get(mid) else {
+            warn!(%participant, mid, "media on an undeclared track is not forwarded");
+            return;
+        };
+        if source.kind() != kind {
+            warn!(%participant, mid, ?source, ?kind, "declared source does not match the track");
+            return;
+        }
+        let publication = match self.router.add_publication(participant, source, kind) {
+            Ok(id) => id,
+            Err(e) => {
+                warn!(%participant, error = %e, "router refused a publication");
+                return;
+            }
+        };
+        p.publication_by_mid.insert(mid.to_owned(), publication);
+        if let Some(peer) = self.peers.get_mut(&key) {
+            peer.publication_by_ssrc.insert(ssrc, publication);
+            peer.receiver_of.insert(publication, receiver);
+        }
+        info!(%participant, %publication, ?source, "publication started");
+        self.emit(
+            participant,
+            SfuEvent::PublicationStarted {
+                publication,
+                source,
+                kind,
+            },
+        );
+    }
+
+    fn handle_peer_message(&mut self, now: Instant, key: ConnKey, read: TaggedRTCMessage) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        match read.message {
+            RTCMessage::RtpPacket(_, packet) if peer.leg == PeerLeg::Publisher => {
+                SfuStats::add(&self.stats.rtp_packets_in, 1);
+                SfuStats::add(&self.stats.rtp_bytes_in, packet.payload.len() as u64 + 12);
+                let Some(&publication) = peer.publication_by_ssrc.get(&packet.header.ssrc) else {
+                    return;
+                };
+                if let Err(e) = self.router.handle_rtp(now, publication, packet) {
+                    debug!(error = %e, "packet for a publication that is gone");
+                }
+            }
+            RTCMessage::RtcpPacket(track, packets) if peer.leg == PeerLeg::Subscriber => {
+                let Some(&publication) = peer.publication_by_track.get(&track) else {
+                    return;
+                };
+                let participant = peer.participant;
+                SfuStats::add(&self.stats.keyframe_requests_received, packets.len() as u64);
+                // The relay interceptor passes only PLI and FIR, so each is a keyframe request.
+                if !packets.is_empty()
+                    && let Err(e) =
+                        self.router
+                            .handle_keyframe_request(now, participant, publication)
+                {
+                    debug!(error = %e, "keyframe request for a subscription that is gone");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Carries out what the core decided.
+    fn process_outputs(&mut self, now: Instant) {
+        let mut renegotiate = Vec::new();
+        while let Some(output) = self.router.poll_output() {
+            match output {
+                Output::Forward {
+                    subscriber,
+                    publication,
+                    packet,
+                } => self.forward(now, subscriber, publication, packet),
+                Output::RequestKeyframe {
+                    publisher,
+                    publication,
+                    media_ssrc,
+                } => self.request_keyframe(now, publisher, publication, media_ssrc),
+                Output::SubscriptionAdded {
+                    subscriber,
+                    publication,
+                    kind,
+                    ..
+                } => {
+                    self.add_sender(subscriber, publication, kind);
+                    renegotiate.push(subscriber);
+                }
+                Output::SubscriptionRemoved {
+                    subscriber,
+                    publication,
+                } => {
+                    self.remove_sender(subscriber, publication);
+                    renegotiate.push(subscriber);
+                }
+                Output::PublicationRemoved { owner, publication } => {
+                    if let Some(p) = self.participants.get_mut(&owner) {
+                        p.publication_by_mid.retain(|_, id| *id != publication);
+                        if let Some(peer) = p.publisher.and_then(|k| self.peers.get_mut(&k)) {
+                            peer.publication_by_ssrc.retain(|_, id| *id != publication);
+                            peer.receiver_of.remove(&publication);
+                        }
+                    }
+                    self.emit(owner, SfuEvent::PublicationEnded { publication });
                 }
             }
         }
-        drop(socket);
-    });
-    Ok(addr)
+        renegotiate.sort();
+        renegotiate.dedup();
+        for participant in renegotiate {
+            self.negotiate(now, participant);
+        }
+    }
+
+    fn forward(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        publication: PublicationId,
+        packet: rtc::rtp::Packet,
+    ) {
+        let Some(key) = self.participants.get(&subscriber).map(|p| p.subscriber) else {
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(sender) = peer.senders.get(&publication) else {
+            return;
+        };
+        let bytes = packet.payload.len() as u64 + 12;
+        let Some(mut rtp_sender) = peer.pc.rtp_sender(sender.id) else {
+            return;
+        };
+        match rtp_sender.write_rtp(now, packet) {
+            Ok(()) => {
+                SfuStats::add(&self.stats.rtp_packets_out, 1);
+                SfuStats::add(&self.stats.rtp_bytes_out, bytes);
+            }
+            Err(e) => {
+                SfuStats::add(&self.stats.forward_errors, 1);
+                debug!(%subscriber, %publication, error = %e, "subscriber leg refused a packet");
+            }
+        }
+        while let Some(msg) = peer.pc.poll_write() {
+            send_datagram(&self.socket, &self.stats, msg);
+        }
+        self.dirty.insert(key);
+    }
+
+    fn request_keyframe(
+        &mut self,
+        now: Instant,
+        publisher: ParticipantId,
+        publication: PublicationId,
+        media_ssrc: u32,
+    ) {
+        let Some(key) = self.participants.get(&publisher).and_then(|p| p.publisher) else {
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let Some(&receiver) = peer.receiver_of.get(&publication) else {
+            return;
+        };
+        let Some(mut rtp_receiver) = peer.pc.rtp_receiver(receiver) else {
+            return;
+        };
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc,
+        };
+        if rtp_receiver.write_rtcp(now, vec![Box::new(pli)]).is_ok() {
+            SfuStats::add(&self.stats.keyframe_requests_sent, 1);
+        }
+        while let Some(msg) = peer.pc.poll_write() {
+            send_datagram(&self.socket, &self.stats, msg);
+        }
+        self.dirty.insert(key);
+    }
+
+    fn add_sender(
+        &mut self,
+        subscriber: ParticipantId,
+        publication: PublicationId,
+        kind: MediaKind,
+    ) {
+        let Some(key) = self.participants.get(&subscriber).map(|p| p.subscriber) else {
+            return;
+        };
+        let owner = self
+            .router
+            .publication(publication)
+            .map(|(owner, ..)| owner);
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        let ssrc = rand::random::<u32>();
+        let format = leg_format(kind, ssrc);
+        let track_id = format!("publication-{publication}");
+        // One stream per publishing participant, so a browser can lip-sync its camera and voice.
+        let stream_id = match owner {
+            Some(owner) => format!("participant-{owner}"),
+            None => format!("publication-{publication}"),
+        };
+        let track = MediaStreamTrack::new(
+            stream_id,
+            track_id.clone(),
+            track_id.clone(),
+            match kind {
+                MediaKind::Audio => RtpCodecKind::Audio,
+                MediaKind::Video => RtpCodecKind::Video,
+            },
+            vec![RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(ssrc),
+                    ..Default::default()
+                },
+                active: true,
+                codec: codec(kind),
+                ..Default::default()
+            }],
+        );
+        match peer.pc.add_track(track) {
+            Ok(id) => {
+                peer.publication_by_track.insert(track_id, publication);
+                peer.senders.insert(
+                    publication,
+                    Sender {
+                        id,
+                        format,
+                        offered: false,
+                        negotiated: false,
+                        attached: false,
+                    },
+                );
+            }
+            Err(e) => warn!(%subscriber, %publication, error = %e, "could not add a sender"),
+        }
+    }
+
+    fn remove_sender(&mut self, subscriber: ParticipantId, publication: PublicationId) {
+        let Some(key) = self.participants.get(&subscriber).map(|p| p.subscriber) else {
+            return;
+        };
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if let Some(sender) = peer.senders.remove(&publication) {
+            peer.publication_by_track.retain(|_, id| *id != publication);
+            if let Err(e) = peer.pc.remove_track(sender.id) {
+                debug!(%subscriber, %publication, error = %e, "could not remove a sender");
+            }
+            if let Some(p) = self.participants.get_mut(&subscriber) {
+                p.renegotiate = true;
+            }
+        }
+    }
+
+    fn update_gauges(&self) {
+        let s = &self.stats;
+        s.peer_connections
+            .store(self.peers.len() as u64, Ordering::Relaxed);
+        s.participants
+            .store(self.participants.len() as u64, Ordering::Relaxed);
+        let publications = self
+            .participants
+            .values()
+            .map(|p| p.publication_by_mid.len() as u64)
+            .sum();
+        s.publications.store(publications, Ordering::Relaxed);
+    }
+}
+
+/// Sends one datagram. `try_send_to` never waits: when the kernel buffer is full the datagram
+/// is dropped (and counted) rather than stalling every other connection of the shard.
+fn send_datagram(socket: &UdpSocket, stats: &SfuStats, msg: TaggedBytesMut) {
+    if let Err(e) = socket.try_send_to(&msg.message, msg.transport.peer_addr) {
+        SfuStats::add(&stats.udp_send_errors, 1);
+        debug!(error = %e, to = %msg.transport.peer_addr, "udp send failed");
+    }
 }

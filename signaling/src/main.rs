@@ -1,1 +1,110 @@
-fn main() {}
+//! `classroom`: the whole system in one process — REST, WebSocket signaling, the SFU, the web
+//! client. Prints three "ready" lines on stdout once listening (tests and scripts parse them);
+//! logs go to stderr (`RUST_LOG`, default `info`).
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use signaling::{Config, Server};
+use tracing_subscriber::EnvFilter;
+
+/// Flags override the config file; each flag can also come from its environment variable.
+#[derive(Debug, Parser)]
+#[command(name = "classroom", version, about = "Live classroom streaming server")]
+struct Cli {
+    /// A TOML file with any `Config` fields; flags given here override it.
+    #[arg(long, env = "CLASSROOM_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// HTTP address (REST, WebSocket, pages, metrics) [default: 127.0.0.1:8080].
+    #[arg(long, env = "CLASSROOM_HTTP", value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// Media UDP address [default: 127.0.0.1:5000]. Binding 0.0.0.0 needs --public-ip.
+    #[arg(long, env = "CLASSROOM_UDP", value_name = "ADDR")]
+    udp: Option<SocketAddr>,
+    /// Data directory: database, signing secret, admin token [default: ./data].
+    #[arg(long, env = "CLASSROOM_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// The address clients reach the media port at, when it is not the bound one.
+    #[arg(long, env = "CLASSROOM_PUBLIC_IP", value_name = "IP")]
+    public_ip: Option<IpAddr>,
+}
+
+impl Cli {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(http) = self.http {
+            config.http = http;
+        }
+        if let Some(udp) = self.udp {
+            config.udp = udp;
+        }
+        if let Some(data) = self.data {
+            config.data_dir = data;
+        }
+        if let Some(ip) = self.public_ip {
+            config.public_ip = Some(ip);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let config = Cli::parse().into_config()?;
+    let public_ip = config.public_ip;
+    let server = Server::start(config).await.context("starting the server")?;
+
+    // The console link must be one a browser can open: not 0.0.0.0.
+    let mut console = server.http_addr();
+    if console.ip().is_unspecified() {
+        console.set_ip(public_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Classroom is ready.")?;
+    writeln!(
+        out,
+        "  Teacher console: http://{console}/#key={}",
+        server.admin_token()
+    )?;
+    writeln!(out, "  Media (UDP):     {}", server.media_addr())?;
+    // Scripts wait for these lines through a pipe, where stdout is block-buffered.
+    out.flush()?;
+    drop(out);
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("listening for SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("listening for Ctrl-C")?;
+    Ok(())
+}

@@ -25,6 +25,21 @@ pub enum Role {
     Recorder,
 }
 
+impl Role {
+    /// The role's name in JSON, tokens and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Teacher => "teacher",
+            Role::Assistant => "assistant",
+            Role::Classroom => "classroom",
+            Role::Student => "student",
+            Role::Observer => "observer",
+            Role::Operator => "operator",
+            Role::Recorder => "recorder",
+        }
+    }
+}
+
 /// A message from a client (browser or bot) to the server.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -34,6 +49,10 @@ pub enum ClientMessage {
         #[serde(default)]
         id: Option<String>,
         token: String,
+        /// The lesson the page means to join (from its URL), when it knows. A token for
+        /// another lesson is then refused with `wrong_lesson` instead of joining that lesson.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lesson: Option<i64>,
     },
     /// An SDP offer for the client's *publisher* peer connection (client → SFU media).
     Offer {
@@ -85,6 +104,19 @@ impl ClientMessage {
             | ClientMessage::Publish { id, .. }
             | ClientMessage::Unpublish { id, .. }
             | ClientMessage::Ping { id } => id.as_deref(),
+        }
+    }
+
+    /// The message's `type`, for logs and metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientMessage::Join { .. } => "join",
+            ClientMessage::Offer { .. } => "offer",
+            ClientMessage::Answer { .. } => "answer",
+            ClientMessage::Candidate { .. } => "candidate",
+            ClientMessage::Publish { .. } => "publish",
+            ClientMessage::Unpublish { .. } => "unpublish",
+            ClientMessage::Ping { .. } => "ping",
         }
     }
 }
@@ -228,6 +260,28 @@ pub enum ServerMessage {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<String>,
     },
+    /// The lesson was ended for everyone; the server closes the socket after this message.
+    LessonEnded {
+        lesson_id: i64,
+    },
+}
+
+impl ServerMessage {
+    /// The message's `type`, for logs and metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ServerMessage::Joined { .. } => "joined",
+            ServerMessage::ParticipantJoined { .. } => "participant_joined",
+            ServerMessage::ParticipantLeft { .. } => "participant_left",
+            ServerMessage::PublicationAdded { .. } => "publication_added",
+            ServerMessage::PublicationRemoved { .. } => "publication_removed",
+            ServerMessage::Offer { .. } => "offer",
+            ServerMessage::Answer { .. } => "answer",
+            ServerMessage::Error { .. } => "error",
+            ServerMessage::Pong { .. } => "pong",
+            ServerMessage::LessonEnded { .. } => "lesson_ended",
+        }
+    }
 }
 
 /// Why a participant left.
@@ -263,6 +317,31 @@ pub enum ErrorCode {
     Internal,
 }
 
+impl ErrorCode {
+    /// The code's name on the wire, for metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::BadMessage => "bad_message",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::NotJoined => "not_joined",
+            ErrorCode::AlreadyJoined => "already_joined",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::WrongLesson => "wrong_lesson",
+            ErrorCode::NoSuchLesson => "no_such_lesson",
+            ErrorCode::LessonEnded => "lesson_ended",
+            ErrorCode::BadSdp => "bad_sdp",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,9 +353,18 @@ mod tests {
             m,
             ClientMessage::Join {
                 id: Some("1".into()),
-                token: "t".into()
+                token: "t".into(),
+                lesson: None,
             }
         );
+        let m = parse_client_message(r#"{"type":"join","token":"t","lesson":4}"#).unwrap();
+        assert!(matches!(
+            m,
+            ClientMessage::Join {
+                lesson: Some(4),
+                ..
+            }
+        ));
         let m = parse_client_message(r#"{"type":"publish","mid":"0","source":"camera"}"#).unwrap();
         assert_eq!(m.id(), None);
         assert!(matches!(
@@ -307,6 +395,30 @@ mod tests {
         let e =
             parse_client_message(r#"{"type":"publish","mid":"0","source":"radio"}"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::BadMessage);
+    }
+
+    #[test]
+    fn names_match_serde() {
+        for code in [
+            ErrorCode::BadJson,
+            ErrorCode::NoSuchLesson,
+            ErrorCode::RateLimited,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&code).unwrap(),
+                format!("\"{}\"", code.as_str())
+            );
+        }
+        for role in [Role::Teacher, Role::Classroom, Role::Recorder] {
+            assert_eq!(
+                serde_json::to_string(&role).unwrap(),
+                format!("\"{}\"", role.as_str())
+            );
+        }
+        let m = ServerMessage::LessonEnded { lesson_id: 3 };
+        let text = serde_json::to_string(&m).unwrap();
+        assert_eq!(text, r#"{"type":"lesson_ended","lesson_id":3}"#);
+        assert!(text.contains(m.kind()));
     }
 
     #[test]

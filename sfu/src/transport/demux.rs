@@ -108,7 +108,7 @@ pub(crate) fn is_stun_success(datagram: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rtc::stun::agent::TransactionId;
+    use rtc::stun::message::TransactionId;
     use rtc::stun::message::{BINDING_REQUEST, Setter};
 
     fn binding_request(username: &str) -> Vec<u8> {

@@ -50,7 +50,7 @@ impl Cli {
         if let Some(ip) = self.public_ip {
             config.public_ip = Some(ip);
         }
-        config.validate()?;
+        // `Server::start` validates it, once, for every embedder alike.
         Ok(config)
     }
 }

@@ -95,6 +95,8 @@ pub struct Router {
     outputs: VecDeque<Output>,
     /// The earliest instant a pending keyframe request or a keyframe wait needs attention.
     wake_at: Option<Instant>,
+    /// Keyframe requests coalesced by a publication's gate, since start.
+    keyframe_requests_throttled: u64,
 }
 
 impl Router {
@@ -107,6 +109,7 @@ impl Router {
             next_publication: 1,
             outputs: VecDeque::new(),
             wake_at: None,
+            keyframe_requests_throttled: 0,
         }
     }
 
@@ -375,6 +378,11 @@ impl Router {
         self.wake_at
     }
 
+    /// How many keyframe requests the per-publication gates have coalesced since start.
+    pub fn keyframe_requests_throttled(&self) -> u64 {
+        self.keyframe_requests_throttled
+    }
+
     pub fn poll_output(&mut self) -> Option<Output> {
         self.outputs.pop_front()
     }
@@ -405,8 +413,11 @@ impl Router {
                     media_ssrc,
                 });
             }
-        } else if let Some(due) = pubn.keyframes.due_at() {
-            self.wake_no_later_than(due);
+        } else {
+            self.keyframe_requests_throttled += 1;
+            if let Some(due) = pubn.keyframes.due_at() {
+                self.wake_no_later_than(due);
+            }
         }
     }
 
@@ -636,6 +647,11 @@ mod tests {
                 .count()
         };
         assert_eq!(requests(&drain(&mut r)), 1, "one request for the storm");
+        assert_eq!(
+            r.keyframe_requests_throttled(),
+            39,
+            "the other 39 were coalesced"
+        );
         let due = r
             .poll_timeout()
             .expect("the coalesced request is scheduled");

@@ -572,6 +572,7 @@ impl Shard {
         if self.router.poll_timeout().is_some_and(|at| at <= now) {
             self.router.handle_timeout(now);
             self.process_outputs(now);
+            self.update_gauges();
         }
     }
 
@@ -755,6 +756,9 @@ impl Shard {
                 {
                     debug!(error = %e, "keyframe request for a subscription that is gone");
                 }
+                self.stats
+                    .keyframe_requests_throttled
+                    .store(self.router.keyframe_requests_throttled(), Ordering::Relaxed);
             }
             _ => {}
         }
@@ -968,6 +972,8 @@ impl Shard {
             .map(|p| p.publication_by_mid.len() as u64)
             .sum();
         s.publications.store(publications, Ordering::Relaxed);
+        s.keyframe_requests_throttled
+            .store(self.router.keyframe_requests_throttled(), Ordering::Relaxed);
     }
 }
 

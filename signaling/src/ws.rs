@@ -1,0 +1,736 @@
+//! The WebSocket signaling endpoint `/ws` (DESIGN §5): one task per connection.
+//!
+//! A connection first has to `join` with a token (within `join_timeout`); until then every
+//! other request gets `not_joined`. Once joined it is a participant: the task relays its
+//! requests to the media plane, writes the messages the hub queues for it, pings it, and
+//! removes it when it closes, goes silent past `liveness_timeout`, falls behind, or its lesson
+//! ends. Bad input is answered with an `error` and the connection goes on; only frames over
+//! `max_message_bytes` end it (the WebSocket layer refuses them).
+//!
+//! The media plane's events for a participant are relayed by a second, small task
+//! ([`relay_sfu_events`]) so that its publications reach the others even while its own socket
+//! is slow to write.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use sfu::{LessonId, ParticipantId, PeerLeg, PeerState, SfuError, SfuEvent, Source};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
+
+use crate::lesson::{LessonKey, LessonState};
+use crate::lesson_hub::{HubJoinError, Kick, Member};
+use crate::protocol::{
+    ClientMessage, ErrorCode, LeaveReason, ParticipantInfo, PublicationInfo, Role, ServerMessage,
+    TrackMapping, parse_client_message,
+};
+use crate::server::AppState;
+use crate::timestamp::Timestamp;
+use crate::token::{Claims, TokenError};
+
+/// Participant ids are unique for the life of the process, across lessons; 0 is never used.
+static NEXT_PARTICIPANT: AtomicU64 = AtomicU64::new(1);
+
+/// Capacity of one participant's SFU event queue. Events are rare (an offer per change in the
+/// lesson's publications); the SFU drops and counts past this.
+const SFU_EVENT_QUEUE: usize = 256;
+
+/// The most `publish` declarations one participant may hold (four sources, renegotiations).
+const MAX_DECLARED_TRACKS: usize = 32;
+/// The longest transceiver `mid` accepted; browsers use short decimal strings.
+const MAX_MID_LEN: usize = 64;
+
+/// How long to try to flush the last messages (e.g. `lesson_ended`) before closing.
+const FLUSH_ON_CLOSE: Duration = Duration::from_secs(1);
+
+/// `GET /ws`: upgrades to a WebSocket, within the connection cap.
+pub async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -> Response {
+    let Ok(slot) = state.connection_slots.clone().try_acquire_owned() else {
+        state.metrics.ws_rejected.inc();
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
+    };
+    let max = state.config.max_message_bytes;
+    let tracker = state.tasks.clone();
+    upgrade
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
+        .on_upgrade(move |socket| {
+            // Counted by the tracker so shutdown can wait for every socket to close.
+            let run = Connection::new(state).run(socket);
+            tracker.track_future(async move {
+                run.await;
+                drop(slot);
+            })
+        })
+}
+
+/// Why a connection ended, which decides what the others are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// The client closed the socket.
+    Closed,
+    /// The socket failed, went silent, or could not be written to in time.
+    Vanished,
+    /// The hub removed it for falling behind.
+    TooSlow,
+    LessonEnded,
+    JoinTimeout,
+    ServerShutdown,
+}
+
+/// A joined participant's state on its connection.
+struct Joined {
+    lesson: LessonKey,
+    pid: ParticipantId,
+    claims: Claims,
+    /// `mid → source` from the client's `publish` messages, sent with every publisher offer.
+    declared: BTreeMap<String, Source>,
+    kick: watch::Receiver<Option<Kick>>,
+    sfu_events: JoinHandle<()>,
+}
+
+struct Connection {
+    state: AppState,
+    outbox_tx: mpsc::Sender<ServerMessage>,
+    outbox_rx: mpsc::Receiver<ServerMessage>,
+    joined: Option<Joined>,
+    limiter: RateLimit,
+}
+
+/// Replies that could not be queued: the connection's queue is full, so it is too slow.
+struct QueueFull;
+
+impl Connection {
+    fn new(state: AppState) -> Connection {
+        let (outbox_tx, outbox_rx) = mpsc::channel(state.config.outbound_queue);
+        let limiter = RateLimit::new(state.config.messages_per_second, Instant::now());
+        Connection {
+            state,
+            outbox_tx,
+            outbox_rx,
+            joined: None,
+            limiter,
+        }
+    }
+
+    async fn run(mut self, socket: WebSocket) {
+        let metrics = self.state.metrics.clone();
+        metrics.ws_connections.inc();
+        let (mut sink, mut stream) = socket.split();
+        let end = self.serve(&mut sink, &mut stream).await;
+        self.finish(end, &mut sink).await;
+        metrics.ws_connections.dec();
+    }
+
+    /// The connection's loop; returns why it ended.
+    async fn serve(
+        &mut self,
+        sink: &mut SplitSink<WebSocket, Message>,
+        stream: &mut SplitStream<WebSocket>,
+    ) -> End {
+        let config = self.state.config.clone();
+        let shutdown = self.state.shutdown.clone();
+        let join_deadline = Instant::now() + config.join_timeout;
+        let mut last_heard = Instant::now();
+        let mut ping = tokio::time::interval_at(
+            Instant::now() + config.liveness_timeout / 3,
+            config.liveness_timeout / 3,
+        );
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+
+        loop {
+            let deadline = match self.joined {
+                Some(_) => last_heard + config.liveness_timeout,
+                None => join_deadline,
+            };
+            let kicked = kicked(self.joined.as_mut().map(|j| &mut j.kick));
+            tokio::select! {
+                _ = shutdown.cancelled() => return End::ServerShutdown,
+                kick = kicked => {
+                    return match kick {
+                        Kick::SlowConsumer => End::TooSlow,
+                        Kick::LessonEnded => End::LessonEnded,
+                    };
+                }
+                Some(message) = self.outbox_rx.recv() => {
+                    if !self.write(sink, message).await {
+                        return End::Vanished;
+                    }
+                }
+                frame = stream.next() => {
+                    last_heard = Instant::now();
+                    match frame {
+                        None | Some(Ok(Message::Close(_))) => return End::Closed,
+                        Some(Err(e)) => {
+                            tracing::debug!(error = %e, "websocket read failed");
+                            return End::Vanished;
+                        }
+                        Some(Ok(Message::Text(text))) => {
+                            if self.on_text(&text).await.is_err() {
+                                return End::TooSlow;
+                            }
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            self.state.metrics.ws_messages_in.with_label_values(&["invalid"]).inc();
+                            if self.reply_error(None, ErrorCode::BadJson, "messages are JSON text frames, not binary").is_err() {
+                                return End::TooSlow;
+                            }
+                        }
+                        // Pings are answered by the WebSocket layer; pongs only prove liveness.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    }
+                }
+                _ = ping.tick() => {
+                    let sent = tokio::time::timeout(
+                        config.liveness_timeout,
+                        sink.send(Message::Ping(Default::default())),
+                    ).await;
+                    if !matches!(sent, Ok(Ok(()))) {
+                        return End::Vanished;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    return if self.joined.is_some() { End::Vanished } else { End::JoinTimeout };
+                }
+            }
+        }
+    }
+
+    /// Writes one message, bounded by the liveness timeout so a client that stops reading
+    /// cannot hold the task forever. Returns false if the socket is unusable.
+    async fn write(
+        &self,
+        sink: &mut SplitSink<WebSocket, Message>,
+        message: ServerMessage,
+    ) -> bool {
+        let text = match serde_json::to_string(&message) {
+            Ok(text) => text,
+            Err(e) => {
+                // Our own types always serialise; log rather than panic if one ever does not.
+                tracing::error!(error = %e, kind = message.kind(), "could not serialise a message");
+                return true;
+            }
+        };
+        let sent = tokio::time::timeout(
+            self.state.config.liveness_timeout,
+            sink.send(Message::Text(Utf8Bytes::from(text))),
+        )
+        .await;
+        matches!(sent, Ok(Ok(())))
+    }
+
+    /// Queues a reply to this connection.
+    fn reply(&self, message: ServerMessage) -> Result<(), QueueFull> {
+        let kind = message.kind();
+        match self.outbox_tx.try_send(message) {
+            Ok(()) => {
+                self.state
+                    .metrics
+                    .ws_messages_out
+                    .with_label_values(&[kind])
+                    .inc();
+                Ok(())
+            }
+            Err(_) => {
+                self.state.metrics.slow_consumer_disconnects.inc();
+                Err(QueueFull)
+            }
+        }
+    }
+
+    fn reply_error(
+        &self,
+        id: Option<String>,
+        code: ErrorCode,
+        message: impl Into<String>,
+    ) -> Result<(), QueueFull> {
+        self.state.metrics.error_sent(code);
+        self.reply(ServerMessage::Error {
+            id,
+            code,
+            message: message.into(),
+        })
+    }
+
+    /// Handles one text frame. Only a full queue ends the connection.
+    async fn on_text(&mut self, text: &str) -> Result<(), QueueFull> {
+        let now = Instant::now();
+        match self.limiter.check(now) {
+            Verdict::Allow => {}
+            Verdict::Drop => return Ok(()),
+            Verdict::DropAndTell => {
+                return self.reply_error(
+                    None,
+                    ErrorCode::RateLimited,
+                    "too many messages; some were dropped",
+                );
+            }
+        }
+        let message = match parse_client_message(text) {
+            Ok(message) => message,
+            Err(e) => {
+                self.state
+                    .metrics
+                    .ws_messages_in
+                    .with_label_values(&["invalid"])
+                    .inc();
+                return self.reply_error(e.id, e.code, e.message);
+            }
+        };
+        self.state
+            .metrics
+            .ws_messages_in
+            .with_label_values(&[message.kind()])
+            .inc();
+        let id = message.id().map(str::to_owned);
+
+        match (message, self.joined.is_some()) {
+            // A keepalive is harmless before joining; answering it lets a page check the
+            // socket before it has a token.
+            (ClientMessage::Ping { id }, _) => self.reply(ServerMessage::Pong { id }),
+            (ClientMessage::Join { id, token, lesson }, false) => {
+                match self.join(id.clone(), &token, lesson).await {
+                    Ok(()) => Ok(()),
+                    Err((code, message)) => self.reply_error(id, code, message),
+                }
+            }
+            (ClientMessage::Join { .. }, true) => self.reply_error(
+                id,
+                ErrorCode::AlreadyJoined,
+                "this socket has already joined",
+            ),
+            (_, false) => self.reply_error(id, ErrorCode::NotJoined, "send join first"),
+            (message, true) => match self.on_request(message).await {
+                Ok(Some(reply)) => self.reply(reply),
+                Ok(None) => Ok(()),
+                Err((code, text)) => self.reply_error(id, code, text),
+            },
+        }
+    }
+
+    /// Checks the token and the lesson, then joins the media plane and the lesson's room.
+    async fn join(
+        &mut self,
+        id: Option<String>,
+        token: &str,
+        wanted: Option<LessonKey>,
+    ) -> Result<(), (ErrorCode, String)> {
+        let state = self.state.clone();
+        let claims = state.keys.verify(token, wanted).map_err(|e| {
+            let code = match e {
+                TokenError::Invalid => ErrorCode::InvalidToken,
+                TokenError::Expired => ErrorCode::TokenExpired,
+                TokenError::WrongLesson { .. } => ErrorCode::WrongLesson,
+                TokenError::Signing(_) => ErrorCode::Internal,
+            };
+            (code, e.to_string())
+        })?;
+        let lesson_key = claims.lesson;
+        let internal = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, lesson = lesson_key, "join failed");
+            (ErrorCode::Internal, "internal error".to_owned())
+        };
+        let mut lesson = state
+            .store
+            .lesson(lesson_key)
+            .await
+            .map_err(|e| internal(&e))?
+            .ok_or_else(|| {
+                (
+                    ErrorCode::NoSuchLesson,
+                    format!("there is no lesson {lesson_key}"),
+                )
+            })?;
+        if lesson.state == LessonState::Ended {
+            return Err((
+                ErrorCode::LessonEnded,
+                format!("lesson {lesson_key} has ended"),
+            ));
+        }
+        let sfu_lesson = u64::try_from(lesson_key).map(LessonId).map_err(|_| {
+            (
+                ErrorCode::NoSuchLesson,
+                format!("there is no lesson {lesson_key}"),
+            )
+        })?;
+
+        let pid = ParticipantId(NEXT_PARTICIPANT.fetch_add(1, Ordering::Relaxed));
+        let (events_tx, events_rx) = mpsc::channel(SFU_EVENT_QUEUE);
+        self.sfu_call(state.sfu.join(sfu_lesson, pid, events_tx))
+            .await
+            .map_err(|e| sfu_error_reply(&e))?;
+
+        // The teacher arriving is what makes a scheduled lesson live.
+        if claims.role == Role::Teacher && lesson.state == LessonState::Scheduled {
+            match state.store.start_lesson(lesson_key, Timestamp::now()).await {
+                Ok(Some(started)) => lesson = started,
+                Ok(None) => {}
+                Err(e) => {
+                    state.sfu.leave(pid).await;
+                    return Err(internal(&e));
+                }
+            }
+        }
+
+        let (kick_tx, kick_rx) = watch::channel(None);
+        let info = ParticipantInfo {
+            id: pid.0,
+            name: claims.name.clone(),
+            role: claims.role,
+        };
+        let member = Member {
+            info,
+            outbox: self.outbox_tx.clone(),
+            kick: kick_tx,
+        };
+        if let Err(e) = state.hub.join(&lesson.snapshot(), id, member) {
+            state.sfu.leave(pid).await;
+            return Err(match e {
+                HubJoinError::LessonEnded => (
+                    ErrorCode::LessonEnded,
+                    format!("lesson {lesson_key} has ended"),
+                ),
+                HubJoinError::QueueFull => (ErrorCode::Unavailable, "try again".to_owned()),
+            });
+        }
+
+        let span = tracing::info_span!(
+            "participant",
+            lesson = lesson_key,
+            id = %pid,
+            role = claims.role.as_str()
+        );
+        span.in_scope(|| tracing::info!(name = %claims.name, "joined"));
+        let sfu_events = tokio::spawn(
+            relay_sfu_events(state.clone(), lesson_key, pid, events_rx).instrument(span),
+        );
+        self.joined = Some(Joined {
+            lesson: lesson_key,
+            pid,
+            claims,
+            declared: BTreeMap::new(),
+            kick: kick_rx,
+            sfu_events,
+        });
+        Ok(())
+    }
+
+    /// Handles a joined participant's request; `Ok(Some)` is the reply to queue.
+    async fn on_request(
+        &mut self,
+        message: ClientMessage,
+    ) -> Result<Option<ServerMessage>, (ErrorCode, String)> {
+        let Some(joined) = self.joined.as_mut() else {
+            return Err((ErrorCode::NotJoined, "send join first".into()));
+        };
+        let pid = joined.pid;
+        let sfu = self.state.sfu.clone();
+        match message {
+            ClientMessage::Publish { mid, source, .. } => {
+                if mid.is_empty() || mid.len() > MAX_MID_LEN {
+                    return Err((
+                        ErrorCode::BadMessage,
+                        format!("mid must be 1 to {MAX_MID_LEN} bytes"),
+                    ));
+                }
+                if joined.declared.len() >= MAX_DECLARED_TRACKS
+                    && !joined.declared.contains_key(&mid)
+                {
+                    return Err((
+                        ErrorCode::BadMessage,
+                        format!("at most {MAX_DECLARED_TRACKS} tracks may be declared"),
+                    ));
+                }
+                // Grants are checked when the offer that carries the track arrives, so a
+                // refused offer changes nothing at all.
+                joined.declared.insert(mid, source);
+                Ok(None)
+            }
+            ClientMessage::Offer { id, sdp } => {
+                if let Some((mid, source)) = joined
+                    .declared
+                    .iter()
+                    .find(|(_, source)| !joined.claims.grants.may_publish(**source))
+                {
+                    return Err((
+                        ErrorCode::Forbidden,
+                        format!(
+                            "a {} may not publish {source:?} (mid {mid})",
+                            joined.claims.role.as_str()
+                        ),
+                    ));
+                }
+                let sources: Vec<(String, Source)> = joined
+                    .declared
+                    .iter()
+                    .map(|(mid, source)| (mid.clone(), *source))
+                    .collect();
+                let answer = self
+                    .sfu_call(sfu.publisher_offer(pid, sdp, sources))
+                    .await
+                    .map_err(|e| sfu_error_reply(&e))?;
+                Ok(Some(ServerMessage::Answer { id, sdp: answer }))
+            }
+            ClientMessage::Answer { sdp, .. } => {
+                self.sfu_call(sfu.subscriber_answer(pid, sdp))
+                    .await
+                    .map_err(|e| sfu_error_reply(&e))?;
+                Ok(None)
+            }
+            ClientMessage::Unpublish { mid, .. } => {
+                joined.declared.remove(&mid);
+                self.sfu_call(sfu.unpublish(pid, mid))
+                    .await
+                    .map_err(|e| sfu_error_reply(&e))?;
+                Ok(None)
+            }
+            // The SFU is ICE-lite: it learns the client's address from the client's own
+            // connectivity checks, so trickled candidates carry nothing it needs.
+            ClientMessage::Candidate { .. } => Ok(None),
+            ClientMessage::Ping { id } => Ok(Some(ServerMessage::Pong { id })),
+            ClientMessage::Join { .. } => Err((
+                ErrorCode::AlreadyJoined,
+                "this socket has already joined".into(),
+            )),
+        }
+    }
+
+    /// Awaits a media-plane request, bounded so a stuck media plane cannot stall signaling.
+    async fn sfu_call<T>(
+        &self,
+        call: impl Future<Output = Result<T, SfuError>>,
+    ) -> Result<T, SfuError> {
+        tokio::time::timeout(self.state.config.sfu_request_timeout, call)
+            .await
+            .unwrap_or(Err(SfuError::Overloaded))
+    }
+
+    /// Leaves the lesson and the media plane, tells the others, and closes the socket.
+    async fn finish(mut self, end: End, sink: &mut SplitSink<WebSocket, Message>) {
+        if let Some(joined) = self.joined.take() {
+            joined.sfu_events.abort();
+            // Bounded: a stuck media plane must not keep the socket task alive.
+            let _ = tokio::time::timeout(
+                self.state.config.sfu_request_timeout,
+                self.state.sfu.leave(joined.pid),
+            )
+            .await;
+            let reason = match end {
+                End::Closed | End::ServerShutdown => LeaveReason::Left,
+                End::Vanished | End::TooSlow | End::JoinTimeout | End::LessonEnded => {
+                    LeaveReason::Vanished
+                }
+            };
+            // After a kick the hub has already removed it; this is then a no-op.
+            self.state.hub.leave(joined.lesson, joined.pid, reason);
+            tracing::info!(lesson = joined.lesson, id = %joined.pid, ?end, "left");
+        }
+
+        let (code, why) = match end {
+            // Flushes the close reply the WebSocket layer queued on the client's close frame.
+            End::Closed => {
+                let _ = tokio::time::timeout(FLUSH_ON_CLOSE, sink.close()).await;
+                return;
+            }
+            End::Vanished => return,
+            End::TooSlow => (close_code::POLICY, "too slow to follow the lesson"),
+            End::LessonEnded => (close_code::NORMAL, "the lesson has ended"),
+            End::JoinTimeout => (close_code::POLICY, "no join in time"),
+            End::ServerShutdown => (close_code::AWAY, "the server is shutting down"),
+        };
+        let flush = async {
+            // What was queued before the end (e.g. `lesson_ended`) still goes out, unless the
+            // end was the queue being full.
+            if end != End::TooSlow {
+                while let Ok(message) = self.outbox_rx.try_recv() {
+                    if !self.write(sink, message).await {
+                        return;
+                    }
+                }
+            }
+            let _ = sink
+                .send(Message::Close(Some(CloseFrame {
+                    code,
+                    reason: Utf8Bytes::from_static(why),
+                })))
+                .await;
+        };
+        let _ = tokio::time::timeout(FLUSH_ON_CLOSE, flush).await;
+    }
+}
+
+/// Resolves when the hub kicks the connection; never, before it has joined.
+async fn kicked(kick: Option<&mut watch::Receiver<Option<Kick>>>) -> Kick {
+    let Some(kick) = kick else {
+        return std::future::pending().await;
+    };
+    loop {
+        if let Some(k) = *kick.borrow_and_update() {
+            return k;
+        }
+        if kick.changed().await.is_err() {
+            // The hub dropped the member without a kick (it left on its own): nothing to wait
+            // for any more.
+            return std::future::pending().await;
+        }
+    }
+}
+
+fn sfu_error_reply(e: &SfuError) -> (ErrorCode, String) {
+    match e {
+        SfuError::BadSdp(_) | SfuError::KindMismatch(_) => (ErrorCode::BadSdp, e.to_string()),
+        SfuError::NoPendingOffer | SfuError::AlreadyJoined(_) => {
+            (ErrorCode::Conflict, e.to_string())
+        }
+        SfuError::Overloaded | SfuError::Closed => (
+            ErrorCode::Unavailable,
+            "the media server is unavailable; try again".into(),
+        ),
+        _ => {
+            tracing::error!(error = %e, "media plane request failed");
+            (ErrorCode::Internal, "internal error".into())
+        }
+    }
+}
+
+/// Turns one participant's media-plane events into lesson messages.
+async fn relay_sfu_events(
+    state: AppState,
+    lesson: LessonKey,
+    pid: ParticipantId,
+    mut events: mpsc::Receiver<SfuEvent>,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            SfuEvent::SubscriberOffer { sdp, tracks } => {
+                let tracks = tracks
+                    .into_iter()
+                    .map(|t| TrackMapping {
+                        mid: t.mid,
+                        publication_id: t.publication.0,
+                    })
+                    .collect();
+                state
+                    .hub
+                    .send_to(lesson, pid, ServerMessage::Offer { sdp, tracks });
+            }
+            SfuEvent::PublicationStarted {
+                publication,
+                source,
+                kind,
+            } => state.hub.add_publication(
+                lesson,
+                PublicationInfo {
+                    id: publication.0,
+                    participant_id: pid.0,
+                    source,
+                    kind,
+                },
+            ),
+            SfuEvent::PublicationEnded { publication } => {
+                state.hub.remove_publication(lesson, publication.0)
+            }
+            SfuEvent::PeerStateChanged { leg, state: peer } => {
+                let leg = match leg {
+                    PeerLeg::Publisher => "publisher",
+                    PeerLeg::Subscriber => "subscriber",
+                };
+                let peer_state = match peer {
+                    PeerState::Connected => "connected",
+                    PeerState::Disconnected => "disconnected",
+                    PeerState::Failed => "failed",
+                };
+                state
+                    .metrics
+                    .peer_state_changes
+                    .with_label_values(&[leg, peer_state])
+                    .inc();
+                tracing::info!(leg, state = peer_state, "media connection state changed");
+            }
+        }
+    }
+}
+
+/// A token bucket over incoming messages: `rate` per second sustained, bursts of `2 × rate`.
+/// Time is passed in, so it is tested without a clock.
+struct RateLimit {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+    /// When the client was last told it is being limited; once a second is enough.
+    last_told: Option<Instant>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    Allow,
+    Drop,
+    DropAndTell,
+}
+
+impl RateLimit {
+    fn new(per_second: u32, now: Instant) -> RateLimit {
+        let rate = f64::from(per_second);
+        RateLimit {
+            rate,
+            burst: rate * 2.0,
+            tokens: rate * 2.0,
+            last: now,
+            last_told: None,
+        }
+    }
+
+    fn check(&mut self, now: Instant) -> Verdict {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Verdict::Allow;
+        }
+        match self.last_told {
+            Some(t) if now.saturating_duration_since(t) < Duration::from_secs(1) => Verdict::Drop,
+            _ => {
+                self.last_told = Some(now);
+                Verdict::DropAndTell
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_allows_bursts_then_refills() {
+        let t0 = Instant::now();
+        let mut limit = RateLimit::new(10, t0);
+        for _ in 0..20 {
+            assert_eq!(limit.check(t0), Verdict::Allow);
+        }
+        assert_eq!(limit.check(t0), Verdict::DropAndTell);
+        assert_eq!(limit.check(t0), Verdict::Drop); // told once a second at most
+        let t1 = t0 + Duration::from_millis(500); // five tokens back
+        for _ in 0..5 {
+            assert_eq!(limit.check(t1), Verdict::Allow);
+        }
+        assert_eq!(limit.check(t1), Verdict::Drop);
+        assert_eq!(
+            limit.check(t0 + Duration::from_millis(1600)),
+            Verdict::Allow
+        );
+    }
+}

@@ -1,0 +1,203 @@
+// Peer connection helpers. Every participant has up to two RTCPeerConnections to the SFU
+// (DESIGN §4): a *publisher* one where the browser offers and the SFU answers, and a
+// *subscriber* one where the SFU offers whenever the set of publications it forwards changes.
+//
+// The SFU is ICE-lite with its single host candidate inside its SDP, so no trickle is needed.
+// Our own candidates are still sent as `candidate` messages: the server accepts and ignores
+// them today, and a relay (TURN) or a non-lite peer may use them later.
+
+const RTC_CONFIG = { bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
+
+/** Puts VP8 first where the browser allows it: the SFU forwards and records VP8. */
+function preferVp8(transceiver) {
+  if (typeof RTCRtpSender === 'undefined' || !RTCRtpSender.getCapabilities) return;
+  if (!transceiver.setCodecPreferences) return;
+  const caps = RTCRtpSender.getCapabilities('video');
+  if (!caps) return;
+  const vp8 = caps.codecs.filter((c) => c.mimeType.toLowerCase() === 'video/vp8');
+  if (vp8.length === 0) return;
+  const rest = caps.codecs.filter((c) => c.mimeType.toLowerCase() !== 'video/vp8');
+  try {
+    transceiver.setCodecPreferences([...vp8, ...rest]);
+  } catch {
+    // An engine that refuses the order still negotiates something the SFU can answer.
+  }
+}
+
+function sendCandidates(pc, signaling) {
+  pc.addEventListener('icecandidate', (e) => {
+    if (e.candidate) signaling.send({ type: 'candidate', candidate: e.candidate.toJSON() });
+  });
+}
+
+/**
+ * The publisher connection: sends local tracks to the SFU.
+ *
+ * Usage: `const pub = new Publisher(signaling); await pub.publish([{track, source}], stream);`
+ * Resolves once the SFU's answer is applied; `connectionState` then moves to `connected`.
+ */
+export class Publisher extends EventTarget {
+  constructor(signaling) {
+    super();
+    this.signaling = signaling;
+    this.pc = null;
+  }
+
+  /**
+   * @param {{track: MediaStreamTrack, source: 'camera'|'microphone'|'screen'|'screen_audio'}[]} items
+   * @param {MediaStream} stream  the stream the tracks belong to (keeps audio and video in sync)
+   */
+  async publish(items, stream) {
+    this.close();
+    const pc = new RTCPeerConnection(RTC_CONFIG);
+    this.pc = pc;
+    sendCandidates(pc, this.signaling);
+    pc.addEventListener('connectionstatechange', () =>
+      this.dispatchEvent(new CustomEvent('state', { detail: pc.connectionState })),
+    );
+
+    const added = items.map(({ track, source }) => {
+      const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      if (track.kind === 'video') preferVp8(transceiver);
+      return { transceiver, source };
+    });
+
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    // Mids exist once the local description is set; each `publish` names the source of one
+    // transceiver and must reach the server before the offer that carries it.
+    for (const { transceiver, source } of added) {
+      this.signaling.send({ type: 'publish', mid: transceiver.mid, source });
+    }
+    const reply = await this.signaling.request({ type: 'offer', sdp: pc.localDescription.sdp });
+    if (this.pc !== pc) return; // closed meanwhile
+    await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
+  }
+
+  get connectionState() {
+    return this.pc ? this.pc.connectionState : 'closed';
+  }
+
+  close() {
+    if (this.pc) {
+      this.pc.close();
+      this.pc = null;
+    }
+  }
+}
+
+/**
+ * The subscriber connection: receives what the SFU forwards.
+ *
+ * Feed it every server `offer`; it answers and keeps the mid → publication map from `tracks`.
+ * Events: 'tracks' (the set of received tracks changed; read `receivers()`),
+ * 'state' (detail = connectionState).
+ */
+export class Subscriber extends EventTarget {
+  constructor(signaling) {
+    super();
+    this.signaling = signaling;
+    this.pc = null;
+    this.mapping = new Map(); // mid -> publication id
+    // Offers are applied strictly one after another; a second offer arriving while the first
+    // is being answered must not interleave with it.
+    this.queue = Promise.resolve();
+  }
+
+  /** Applies one server `offer {sdp, tracks}` and answers it. */
+  handleOffer(msg) {
+    this.queue = this.queue
+      .then(() => this.applyOffer(msg))
+      .catch((err) => {
+        console.error('subscriber: could not apply the offer', err);
+        this.dispatchEvent(new CustomEvent('failed', { detail: err }));
+      });
+    return this.queue;
+  }
+
+  async applyOffer({ sdp, tracks }) {
+    const pc = this.ensurePc();
+    this.mapping = new Map((tracks || []).map((m) => [String(m.mid), m.publication_id]));
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    this.signaling.send({ type: 'answer', sdp: pc.localDescription.sdp });
+    this.dispatchEvent(new CustomEvent('tracks'));
+  }
+
+  ensurePc() {
+    if (this.pc) return this.pc;
+    const pc = new RTCPeerConnection(RTC_CONFIG);
+    this.pc = pc;
+    sendCandidates(pc, this.signaling);
+    pc.addEventListener('track', () => this.dispatchEvent(new CustomEvent('tracks')));
+    pc.addEventListener('connectionstatechange', () =>
+      this.dispatchEvent(new CustomEvent('state', { detail: pc.connectionState })),
+    );
+    return pc;
+  }
+
+  /** Adds a remote ICE candidate, for servers that trickle theirs (after the offer it belongs to). */
+  addCandidate(candidate) {
+    if (!candidate) return;
+    this.queue = this.queue.then(async () => {
+      if (!this.pc) return;
+      try {
+        await this.pc.addIceCandidate(candidate);
+      } catch (err) {
+        console.warn('subscriber: ignoring a candidate', err);
+      }
+    });
+  }
+
+  /** The tracks being received now, each with the publication it carries. */
+  receivers() {
+    if (!this.pc) return [];
+    const out = [];
+    for (const tr of this.pc.getTransceivers()) {
+      if (tr.stopped || tr.mid === null) continue;
+      const publicationId = this.mapping.get(tr.mid);
+      if (publicationId === undefined) continue;
+      if (tr.currentDirection && !tr.currentDirection.includes('recv')) continue;
+      out.push({ mid: tr.mid, publicationId, track: tr.receiver.track });
+    }
+    return out;
+  }
+
+  /** Sums inbound-rtp statistics: what a classroom has actually received and decoded. */
+  async stats() {
+    const out = { videoFramesDecoded: 0, audioPacketsReceived: 0, videoFrameHeight: 0 };
+    if (!this.pc) return out;
+    const report = await this.pc.getStats();
+    report.forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      if (s.kind === 'video') {
+        out.videoFramesDecoded += s.framesDecoded || 0;
+        out.videoFrameHeight = Math.max(out.videoFrameHeight, s.frameHeight || 0);
+      } else if (s.kind === 'audio') {
+        out.audioPacketsReceived += s.packetsReceived || 0;
+      }
+    });
+    return out;
+  }
+
+  get connectionState() {
+    return this.pc ? this.pc.connectionState : 'closed';
+  }
+
+  close() {
+    if (this.pc) {
+      this.pc.close();
+      this.pc = null;
+    }
+    this.mapping.clear();
+  }
+}
+
+/** Opens camera and microphone with settings that suit a classroom broadcast. */
+export function openCameraAndMicrophone() {
+  return navigator.mediaDevices.getUserMedia({
+    audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 } },
+  });
+}

@@ -121,7 +121,7 @@ impl Hub {
         room.members.insert(pid, member);
         self.metrics.participants.inc();
         self.deliver(room, |p| p != pid, &announce);
-        self.update_lesson_gauge(&mut rooms);
+        self.tidy(&mut rooms, lesson.id);
         Ok(())
     }
 
@@ -133,7 +133,7 @@ impl Hub {
             return false;
         };
         let removed = self.remove_member(room, pid, reason);
-        self.update_lesson_gauge(&mut rooms);
+        self.tidy(&mut rooms, lesson);
         removed
     }
 
@@ -158,7 +158,7 @@ impl Hub {
             |_| true,
             &ServerMessage::PublicationAdded { publication },
         );
-        self.update_lesson_gauge(&mut rooms);
+        self.tidy(&mut rooms, lesson);
     }
 
     /// Forgets a publication that ended and tells everyone in the lesson.
@@ -174,7 +174,7 @@ impl Hub {
                 &ServerMessage::PublicationRemoved { publication_id },
             );
         }
-        self.update_lesson_gauge(&mut rooms);
+        self.tidy(&mut rooms, lesson);
     }
 
     /// Queues a message to one participant. Returns false if it is not in the lesson (any
@@ -188,7 +188,7 @@ impl Hub {
             return false;
         }
         self.deliver(room, |p| p == pid, &message);
-        self.update_lesson_gauge(&mut rooms);
+        self.tidy(&mut rooms, lesson);
         true
     }
 
@@ -224,11 +224,19 @@ impl Hub {
                 self.metrics.participants.dec();
             }
         }
-        self.update_lesson_gauge(&mut rooms);
+        self.tidy(&mut rooms, lesson);
     }
 
-    fn update_lesson_gauge(&self, rooms: &mut Rooms) {
-        rooms.rooms.retain(|_, room| !room.members.is_empty());
+    /// Drops the lesson's room once nobody is left in it (slow members can empty a room from
+    /// inside any broadcast), and refreshes the gauge. O(1): only this lesson is looked at.
+    fn tidy(&self, rooms: &mut Rooms, lesson: LessonKey) {
+        if rooms
+            .rooms
+            .get(&lesson)
+            .is_some_and(|room| room.members.is_empty())
+        {
+            rooms.rooms.remove(&lesson);
+        }
         self.metrics
             .live_lessons
             .set(i64::try_from(rooms.rooms.len()).unwrap_or(i64::MAX));

@@ -162,7 +162,7 @@ async fn participants_see_each_other_come_and_go() {
 
 #[tokio::test]
 async fn a_silent_participant_vanishes() {
-    let t = TestServer::start_with(|c| c.liveness_timeout = Duration::from_millis(600)).await;
+    let t = TestServer::start_with(|c| c.liveness_timeout = Duration::from_millis(1500)).await;
     let lesson = t.create_lesson("delivery").await;
     let (mut teacher, _) = t.join(&t.invite(lesson, "teacher", "T").await).await;
     // This client is never read again, so it never answers the server's pings.

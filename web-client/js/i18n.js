@@ -97,6 +97,7 @@ const en = {
   'controls.liveFailed': 'Could not go live: {message}',
 
   'invite.title': 'Invite a classroom',
+  'invite.history': 'Invited classrooms',
   'invite.lead': 'Each classroom gets its own link. Open it in the browser on the classroom’s big screen.',
   'invite.name': 'Classroom name',
   'invite.namePh': 'e.g. Grade 5, Shizi Village School',
@@ -236,6 +237,7 @@ const zhCN = {
   'controls.liveFailed': '无法开始直播：{message}',
 
   'invite.title': '邀请教室',
+  'invite.history': '已邀请的教室',
   'invite.lead': '每个教室有自己的链接，请在教室大屏的浏览器中打开。',
   'invite.name': '教室名称',
   'invite.namePh': '例如：狮子村小学五年级',

@@ -52,6 +52,11 @@ const els = {
   goLiveText: $('#go-live-text'),
   controls: $('#studio-controls'),
   inviteCard: $('#invite-card'),
+  inviteTitle: $('#invite-title'),
+  inviteLead: $('#invite-lead'),
+  studio: $('#studio'),
+  previewIcon: $('#preview-icon'),
+  peopleCard: $('#people-card'),
   backLink: $('#back-link'),
   nameField: $('#name-field'),
   inviteForm: $('#invite-form'),
@@ -364,6 +369,9 @@ function renderPreview() {
   els.previewMessage.hidden = message === null;
   els.previewMessageText.textContent = message || '';
   els.previewMessage.querySelector('.spinner').hidden = !spinner;
+  els.studio.classList.toggle('is-ended', ended);
+  els.previewIcon.hidden = !ended;
+  if (ended && !els.previewIcon.firstChild) els.previewIcon.append(icon('check', 28));
   els.cameraRetry.hidden = !retry;
   els.onAir.hidden = session.live !== 'live';
 }
@@ -388,6 +396,9 @@ function renderControls() {
   // An ended lesson is history: nothing left to broadcast or invite to.
   els.controls.hidden = ended;
   els.inviteForm.hidden = ended;
+  els.peopleCard.hidden = ended;
+  els.inviteTitle.textContent = t(ended ? 'invite.history' : 'invite.title');
+  els.inviteLead.hidden = ended;
   els.onAir.hidden = live !== 'live';
 }
 

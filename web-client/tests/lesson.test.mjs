@@ -155,6 +155,12 @@ before(async () => {
 after(async () => {
   if (!passed) {
     await screenshotAll();
+    for (const [name, page] of Object.entries(pages)) {
+      const state = await page
+        .evaluate(() => (window.teacherDebug || window.classroomDebug)?.state?.())
+        .catch((err) => `unavailable: ${err.message}`);
+      console.error(`--- ${name} page state ---\n${JSON.stringify(state)}`);
+    }
     for (const [name, lines] of Object.entries(logs)) {
       if (lines.length) console.error(`--- ${name} page console ---\n${lines.slice(-60).join('\n')}`);
     }

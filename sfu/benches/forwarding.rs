@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use rtc::rtp;
-use sfu::core::{LegFormat, MediaKind, Output, Router, RouterConfig, Source};
+use sfu::core::{Layer, LegFormat, MediaKind, Output, Router, RouterConfig, Source};
 use sfu::{LessonId, ParticipantId};
 
 fn lesson(subscribers: u64) -> (Router, sfu::PublicationId) {
@@ -40,7 +40,7 @@ fn lesson(subscribers: u64) -> (Router, sfu::PublicationId) {
     }
     // A keyframe releases every subscription from its keyframe wait.
     router
-        .handle_rtp(t0, cam, packet(0, key_payload()))
+        .handle_rtp(t0, cam, Layer::High, packet(0, key_payload()))
         .expect("publication exists");
     while router.poll_output().is_some() {}
     (router, cam)
@@ -88,7 +88,7 @@ fn fan_out(c: &mut Criterion) {
                 b.iter(|| {
                     seq = seq.wrapping_add(1);
                     router
-                        .handle_rtp(now, cam, packet(seq, payload.clone()))
+                        .handle_rtp(now, cam, Layer::High, packet(seq, payload.clone()))
                         .expect("publication exists");
                     while let Some(out) = router.poll_output() {
                         if let Output::Forward { packet, .. } = out {

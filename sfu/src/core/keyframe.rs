@@ -1,4 +1,4 @@
-//! Keyframe-request throttling and VP8 keyframe detection.
+//! Keyframe-request throttling.
 
 use std::time::{Duration, Instant};
 
@@ -57,44 +57,6 @@ impl KeyframeGate {
     }
 }
 
-/// Whether a VP8 RTP payload (RFC 7741) starts a keyframe: the first packet of a frame
-/// (S bit set, partition 0) whose VP8 payload header has the P bit clear.
-pub fn vp8_starts_keyframe(payload: &[u8]) -> bool {
-    let Some(&first) = payload.first() else {
-        return false;
-    };
-    let extended = first & 0x80 != 0;
-    let start_of_partition = first & 0x10 != 0;
-    let partition_id = first & 0x0f;
-    if !start_of_partition || partition_id != 0 {
-        return false;
-    }
-    let mut at = 1;
-    if extended {
-        let Some(&ext) = payload.get(at) else {
-            return false;
-        };
-        at += 1;
-        if ext & 0x80 != 0 {
-            // PictureID: 15 bits when its first byte has M set, else 7 bits.
-            let Some(&pid) = payload.get(at) else {
-                return false;
-            };
-            at += if pid & 0x80 != 0 { 2 } else { 1 };
-        }
-        if ext & 0x40 != 0 {
-            at += 1; // TL0PICIDX
-        }
-        if ext & 0x30 != 0 {
-            at += 1; // TID / KEYIDX
-        }
-    }
-    match payload.get(at) {
-        Some(header) => header & 0x01 == 0,
-        None => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,27 +74,5 @@ mod tests {
         assert!(gate.poll_pending(t0 + Duration::from_millis(500)));
         assert_eq!(gate.due_at(), None, "the pending request went out once");
         assert!(gate.allow(t0 + Duration::from_millis(1100)));
-    }
-
-    #[test]
-    fn detects_vp8_keyframes() {
-        // Minimal descriptor (S=1, PID=0), then a key frame header (P=0).
-        assert!(vp8_starts_keyframe(&[
-            0x10, 0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a
-        ]));
-        // Delta frame (P=1).
-        assert!(!vp8_starts_keyframe(&[0x10, 0x11]));
-        // Not the start of a partition.
-        assert!(!vp8_starts_keyframe(&[0x00, 0x10]));
-        // Extended descriptor with a 15-bit PictureID, TL0PICIDX and TID/KEYIDX.
-        assert!(vp8_starts_keyframe(&[
-            0x90, 0xe0, 0x81, 0x23, 0x05, 0x20, 0x50
-        ]));
-        assert!(!vp8_starts_keyframe(&[
-            0x90, 0xe0, 0x81, 0x23, 0x05, 0x20, 0x51
-        ]));
-        // Truncated payloads are never keyframes.
-        assert!(!vp8_starts_keyframe(&[]));
-        assert!(!vp8_starts_keyframe(&[0x90, 0x80]));
     }
 }

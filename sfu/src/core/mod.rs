@@ -10,18 +10,24 @@
 //! - `publication` — one incoming track and its subscriptions.
 //! - `subscription` — one publication as one subscriber receives it.
 //! - `rewrite` — per-leg SSRC / payload type / sequence / timestamp rewriting.
-//! - `keyframe` — keyframe-request throttling and VP8 keyframe detection.
+//! - `layer` — simulcast layers, their bitrates, and up/down-switch hysteresis.
+//! - `keyframe` — keyframe-request throttling.
+//! - `vp8` — VP8 payload descriptors: keyframe detection, picture-id continuity on a switch.
 
 mod keyframe;
+mod layer;
 mod lesson;
 mod publication;
 mod rewrite;
 mod router;
 mod subscription;
+mod vp8;
 
-pub use keyframe::{KeyframeGate, vp8_starts_keyframe};
+pub use keyframe::KeyframeGate;
+pub use layer::{Layer, LayerHysteresis, RateMeter};
 pub use rewrite::{LegFormat, Rewriter, seq_newer};
 pub use router::{Output, Router, RouterConfig, RouterError};
+pub use vp8::{Vp8Descriptor, Vp8Munger, vp8_starts_keyframe};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,9 +1,25 @@
 //! One track a participant sends, and who receives it.
 
+use std::time::{Duration, Instant};
+
 use super::keyframe::KeyframeGate;
+use super::layer::{Layer, RateMeter};
 use super::subscription::Subscription;
 use super::{MediaKind, Source};
 use crate::ids::{LessonId, ParticipantId};
+
+/// How recently a layer must have sent a packet to count as available.
+const LAYER_STALE_AFTER: Duration = Duration::from_millis(1500);
+
+/// One simulcast layer as received (a non-simulcast track is one `High` layer).
+#[derive(Debug)]
+pub(crate) struct LayerState {
+    /// The SSRC the publisher sends this layer on, learnt from its packets.
+    pub ssrc: Option<u32>,
+    pub rate: RateMeter,
+    /// Keyframe requests are throttled per layer: each layer has its own encoder.
+    pub keyframes: KeyframeGate,
+}
 
 #[derive(Debug)]
 pub(crate) struct Publication {
@@ -11,16 +27,71 @@ pub(crate) struct Publication {
     pub owner: ParticipantId,
     pub source: Source,
     pub kind: MediaKind,
-    /// The SSRC the publisher sends on, learnt from its packets; keyframe requests name it.
-    pub media_ssrc: Option<u32>,
-    pub keyframes: KeyframeGate,
+    pub layers: [LayerState; 3],
     pub subscriptions: Vec<Subscription>,
 }
 
 impl Publication {
+    pub fn new(
+        lesson: LessonId,
+        owner: ParticipantId,
+        source: Source,
+        kind: MediaKind,
+        keyframe_interval: Duration,
+    ) -> Self {
+        let layer = || LayerState {
+            ssrc: None,
+            rate: RateMeter::new(Duration::from_secs(1)),
+            keyframes: KeyframeGate::new(keyframe_interval),
+        };
+        Publication {
+            lesson,
+            owner,
+            source,
+            kind,
+            layers: [layer(), layer(), layer()],
+            subscriptions: Vec::new(),
+        }
+    }
+
+    pub fn layer(&mut self, layer: Layer) -> &mut LayerState {
+        &mut self.layers[layer.index()]
+    }
+
     pub fn subscription(&mut self, subscriber: ParticipantId) -> Option<&mut Subscription> {
         self.subscriptions
             .iter_mut()
             .find(|s| s.subscriber == subscriber)
+    }
+
+    /// Whether any packet of `layer` arrived recently.
+    pub fn available(&self, now: Instant, layer: Layer) -> bool {
+        self.layers[layer.index()]
+            .rate
+            .last_at()
+            .is_some_and(|at| now.saturating_duration_since(at) <= LAYER_STALE_AFTER)
+    }
+
+    /// Whether any layer has sent anything yet.
+    pub fn started(&self) -> bool {
+        self.layers.iter().any(|l| l.ssrc.is_some())
+    }
+
+    /// What `layer` costs now (measured, or its typical rate before any measurement).
+    pub fn bitrate(&mut self, now: Instant, layer: Layer) -> u64 {
+        self.layers[layer.index()]
+            .rate
+            .bitrate(now)
+            .unwrap_or_else(|| layer.default_bitrate())
+    }
+
+    /// Priority when a subscriber's link is short: lower goes first. The screen carries the
+    /// lesson's content; cameras follow.
+    pub fn priority(&self) -> u8 {
+        match self.source {
+            Source::Microphone | Source::ScreenAudio => 0,
+            Source::Screen => 1,
+            Source::Camera => 2,
+        }
     }
 }

@@ -4,23 +4,31 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use rtc::rtp;
+use rtc::shared::marshal::MarshalSize;
 
-use super::keyframe::{KeyframeGate, vp8_starts_keyframe};
+use super::layer::Layer;
 use super::lesson::{Lesson, Member};
 use super::publication::Publication;
 use super::rewrite::LegFormat;
 use super::subscription::Subscription;
+use super::vp8::Vp8Descriptor;
 use super::{MediaKind, Source};
 use crate::ids::{LessonId, ParticipantId, PublicationId};
+
+/// What an audio subscription is assumed to cost before its rate is measured.
+const AUDIO_BITRATE: u64 = 40_000;
 
 /// Tunables of the forwarding core.
 #[derive(Debug, Clone)]
 pub struct RouterConfig {
-    /// The shortest interval between two keyframe requests to one publication.
+    /// The shortest interval between two keyframe requests to one layer of a publication.
     pub keyframe_interval: Duration,
     /// How long a video subscription waits for a keyframe before asking again (the first
     /// request or the keyframe itself may have been lost).
     pub keyframe_retry: Duration,
+    /// How often each subscriber's link is shared out again among its video subscriptions
+    /// (layers appear and vanish, estimates move, up-switch holds expire).
+    pub allocation_interval: Duration,
 }
 
 impl Default for RouterConfig {
@@ -28,6 +36,7 @@ impl Default for RouterConfig {
         RouterConfig {
             keyframe_interval: Duration::from_millis(500),
             keyframe_retry: Duration::from_millis(1000),
+            allocation_interval: Duration::from_millis(500),
         }
     }
 }
@@ -54,11 +63,18 @@ pub enum Output {
         publication: PublicationId,
         packet: rtp::Packet,
     },
-    /// Ask the publisher for a keyframe on `media_ssrc`.
+    /// Ask the publisher for a keyframe on `media_ssrc` (the SSRC of one layer).
     RequestKeyframe {
         publisher: ParticipantId,
         publication: PublicationId,
         media_ssrc: u32,
+    },
+    /// What a subscriber receives of a video publication changed: a layer, or `None` when
+    /// its video is paused (by its own choice or because its link cannot carry any layer).
+    LayerChanged {
+        subscriber: ParticipantId,
+        publication: PublicationId,
+        layer: Option<Layer>,
     },
     /// A publication is gone (unpublished or its owner left).
     PublicationRemoved {
@@ -91,11 +107,15 @@ pub struct Router {
     lessons: HashMap<LessonId, Lesson>,
     participants: HashMap<ParticipantId, LessonId>,
     publications: HashMap<PublicationId, Publication>,
+    /// Each subscriber's estimated downlink in bits per second, when its transport has one.
+    estimates: HashMap<ParticipantId, u64>,
     next_publication: u64,
     outputs: VecDeque<Output>,
     /// The earliest instant a pending keyframe request or a keyframe wait needs attention.
     wake_at: Option<Instant>,
-    /// Keyframe requests coalesced by a publication's gate, since start.
+    /// When the links are next shared out again; `None` while no video is subscribed.
+    next_allocation: Option<Instant>,
+    /// Keyframe requests coalesced by a layer's gate, since start.
     keyframe_requests_throttled: u64,
 }
 
@@ -106,9 +126,11 @@ impl Router {
             lessons: HashMap::new(),
             participants: HashMap::new(),
             publications: HashMap::new(),
+            estimates: HashMap::new(),
             next_publication: 1,
             outputs: VecDeque::new(),
             wake_at: None,
+            next_allocation: None,
             keyframe_requests_throttled: 0,
         }
     }
@@ -153,6 +175,7 @@ impl Router {
             .participants
             .remove(&participant)
             .ok_or(RouterError::NoSuchParticipant(participant))?;
+        self.estimates.remove(&participant);
         let Some(room) = self.lessons.get_mut(&lesson) else {
             return Ok(());
         };
@@ -200,15 +223,8 @@ impl Router {
         self.next_publication += 1;
         let room = self.lessons.entry(lesson).or_default();
         room.publications.push(id);
-        let mut publication = Publication {
-            lesson,
-            owner,
-            source,
-            kind,
-            media_ssrc: None,
-            keyframes: KeyframeGate::new(self.config.keyframe_interval),
-            subscriptions: Vec::new(),
-        };
+        let mut publication =
+            Publication::new(lesson, owner, source, kind, self.config.keyframe_interval);
         for (&member, info) in &room.members {
             if member != owner && info.subscribes {
                 publication.subscriptions.push(Subscription::new(member));
@@ -247,7 +263,8 @@ impl Router {
     }
 
     /// The transport opened the subscriber's sender: from now on packets flow to it, in
-    /// `format`. A video subscription first waits for a keyframe, and one is requested.
+    /// `format`. Video starts at the best layer the subscriber accepts and its link carries,
+    /// from that layer's next keyframe, which is requested.
     pub fn attach_subscription(
         &mut self,
         now: Instant,
@@ -266,39 +283,122 @@ impl Router {
                 subscriber,
                 publication,
             })?;
-        sub.attach(now, format, video);
+        sub.attach(format);
         if video {
-            self.request_keyframe(now, publication);
-            self.wake_no_later_than(now + self.config.keyframe_retry);
+            self.allocate(now, subscriber);
+            if self.next_allocation.is_none() {
+                let at = now + self.config.allocation_interval;
+                self.next_allocation = Some(at);
+                self.wake_no_later_than(at);
+            }
         }
         Ok(())
     }
 
-    /// One RTP packet from a publisher. Forwards it to every attached subscription.
+    /// A subscriber's own wishes for one video publication: the best layer it wants (its
+    /// video element is small, say) and whether to pause it altogether.
+    pub fn set_subscription(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        publication: PublicationId,
+        max_layer: Layer,
+        paused: bool,
+    ) -> Result<(), RouterError> {
+        let pubn = self
+            .publications
+            .get_mut(&publication)
+            .ok_or(RouterError::NoSuchPublication(publication))?;
+        let sub = pubn
+            .subscription(subscriber)
+            .ok_or(RouterError::NoSuchSubscription {
+                subscriber,
+                publication,
+            })?;
+        sub.max_layer = max_layer;
+        sub.paused = paused;
+        self.allocate(now, subscriber);
+        Ok(())
+    }
+
+    /// The subscriber's downlink estimate (bits per second) from its transport's congestion
+    /// controller; its video layers follow it.
+    pub fn set_estimate(&mut self, now: Instant, subscriber: ParticipantId, bitrate: u64) {
+        if !self.participants.contains_key(&subscriber) {
+            return;
+        }
+        self.estimates.insert(subscriber, bitrate);
+        self.allocate(now, subscriber);
+    }
+
+    /// One RTP packet of one layer from a publisher (a track sent without simulcast is
+    /// [`Layer::High`]). Forwards it to every subscription that receives that layer.
     pub fn handle_rtp(
         &mut self,
         now: Instant,
         publication: PublicationId,
+        layer: Layer,
         packet: rtp::Packet,
     ) -> Result<(), RouterError> {
         let pubn = self
             .publications
             .get_mut(&publication)
             .ok_or(RouterError::NoSuchPublication(publication))?;
-        pubn.media_ssrc = Some(packet.header.ssrc);
-        let keyframe = pubn.kind == MediaKind::Video && vp8_starts_keyframe(&packet.payload);
+        let state = pubn.layer(layer);
+        state.ssrc = Some(packet.header.ssrc);
+        state
+            .rate
+            .record(now, packet.payload.len() + packet.header.marshal_size());
+        if pubn.kind == MediaKind::Audio {
+            for sub in &mut pubn.subscriptions {
+                let subscriber = sub.subscriber;
+                let Some(rewriter) = sub.rewriter() else {
+                    continue;
+                };
+                let mut out = packet.clone();
+                rewriter.rewrite(now, &mut out);
+                self.outputs.push_back(Output::Forward {
+                    subscriber,
+                    publication,
+                    packet: out,
+                });
+            }
+            return Ok(());
+        }
+        let desc = Vp8Descriptor::parse(&packet.payload);
+        let keyframe = desc.is_some_and(|d| d.keyframe);
         for sub in &mut pubn.subscriptions {
-            let subscriber = sub.subscriber;
-            if sub.waiting_since.is_some() {
+            if !sub.attached() {
+                continue;
+            }
+            let this = Some(layer);
+            if sub.target == this && sub.current != this {
+                // Meanwhile the old layer goes on (below); the new one starts cleanly.
                 if !keyframe {
                     continue;
                 }
+                sub.current = this;
                 sub.waiting_since = None;
+                self.outputs.push_back(Output::LayerChanged {
+                    subscriber: sub.subscriber,
+                    publication,
+                    layer: this,
+                });
+            } else if sub.current != this {
+                continue;
             }
+            let subscriber = sub.subscriber;
+            let mut out = packet.clone();
+            if let Some(desc) = &desc {
+                if sub.last_source != Some(packet.header.ssrc) {
+                    sub.vp8.switch_source(desc);
+                }
+                out.payload = sub.vp8.rewrite(&packet.payload, desc);
+            }
+            sub.last_source = Some(packet.header.ssrc);
             let Some(rewriter) = sub.rewriter() else {
                 continue;
             };
-            let mut out = packet.clone();
             rewriter.rewrite(now, &mut out);
             self.outputs.push_back(Output::Forward {
                 subscriber,
@@ -309,7 +409,8 @@ impl Router {
         Ok(())
     }
 
-    /// A subscriber asked for a keyframe (PLI/FIR) of a publication it receives.
+    /// A subscriber asked for a keyframe (PLI/FIR) of a publication it receives: the layer
+    /// it receives (or is switching to) is asked.
     pub fn handle_keyframe_request(
         &mut self,
         now: Instant,
@@ -320,53 +421,82 @@ impl Router {
             .publications
             .get_mut(&publication)
             .ok_or(RouterError::NoSuchPublication(publication))?;
-        if pubn.subscription(subscriber).is_none() {
+        let Some(sub) = pubn.subscription(subscriber) else {
             return Err(RouterError::NoSuchSubscription {
                 subscriber,
                 publication,
             });
+        };
+        if let Some(layer) = sub.target.or(sub.current) {
+            self.request_keyframe(now, publication, layer);
         }
-        self.request_keyframe(now, publication);
         Ok(())
     }
 
-    /// Sends keyframe requests that were throttled and re-asks for keyframes that have not come.
+    /// Sends throttled keyframe requests, re-asks for keyframes that have not come, and
+    /// shares out each subscriber's link again when that is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         match self.wake_at {
             Some(at) if now >= at => {}
             _ => return,
         }
         self.wake_at = None;
-        let retry = self.config.keyframe_retry;
-        let mut again = Vec::new();
-        let mut next: Option<Instant> = None;
-        for (&id, pubn) in &mut self.publications {
-            if pubn.keyframes.poll_pending(now)
-                && let Some(media_ssrc) = pubn.media_ssrc
-            {
-                self.outputs.push_back(Output::RequestKeyframe {
-                    publisher: pubn.owner,
-                    publication: id,
-                    media_ssrc,
-                });
+        if self.next_allocation.is_some_and(|at| now >= at) {
+            self.next_allocation = None;
+            let mut subscribers: Vec<ParticipantId> = self
+                .publications
+                .values()
+                .filter(|p| p.kind == MediaKind::Video)
+                .flat_map(|p| p.subscriptions.iter())
+                .filter(|s| s.attached())
+                .map(|s| s.subscriber)
+                .collect();
+            subscribers.sort();
+            subscribers.dedup();
+            if !subscribers.is_empty() {
+                self.next_allocation = Some(now + self.config.allocation_interval);
             }
-            for sub in &mut pubn.subscriptions {
-                if let Some(since) = sub.waiting_since {
-                    if now >= since + retry {
-                        sub.waiting_since = Some(now);
-                        again.push(id);
-                    }
-                    let due = sub.waiting_since.unwrap_or(now) + retry;
-                    next = Some(next.map_or(due, |n| n.min(due)));
-                }
-            }
-            if let Some(due) = pubn.keyframes.due_at() {
-                next = Some(next.map_or(due, |n| n.min(due)));
+            for subscriber in subscribers {
+                self.allocate(now, subscriber);
             }
         }
+        let retry = self.config.keyframe_retry;
+        let mut again = Vec::new();
+        let mut next: Option<Instant> = self.next_allocation;
+        let earliest = |next: &mut Option<Instant>, at: Instant| {
+            *next = Some(next.map_or(at, |n| n.min(at)));
+        };
+        for (&id, pubn) in &mut self.publications {
+            let owner = pubn.owner;
+            for layer in Layer::ALL {
+                let state = pubn.layer(layer);
+                if state.keyframes.poll_pending(now)
+                    && let Some(media_ssrc) = state.ssrc
+                {
+                    self.outputs.push_back(Output::RequestKeyframe {
+                        publisher: owner,
+                        publication: id,
+                        media_ssrc,
+                    });
+                }
+                if let Some(due) = state.keyframes.due_at() {
+                    earliest(&mut next, due);
+                }
+            }
+            for sub in &mut pubn.subscriptions {
+                if let (Some(since), Some(layer)) = (sub.waiting_since, sub.target) {
+                    if now >= since + retry {
+                        sub.waiting_since = Some(now);
+                        again.push((id, layer));
+                    }
+                    earliest(&mut next, sub.waiting_since.unwrap_or(now) + retry);
+                }
+            }
+        }
+        again.sort();
         again.dedup();
-        for id in again {
-            self.request_keyframe(now, id);
+        for (id, layer) in again {
+            self.request_keyframe(now, id, layer);
         }
         if let Some(at) = next {
             self.wake_no_later_than(at);
@@ -378,7 +508,7 @@ impl Router {
         self.wake_at
     }
 
-    /// How many keyframe requests the per-publication gates have coalesced since start.
+    /// How many keyframe requests the per-layer gates have coalesced since start.
     pub fn keyframe_requests_throttled(&self) -> u64 {
         self.keyframe_requests_throttled
     }
@@ -399,23 +529,129 @@ impl Router {
             .map(|p| (p.owner, p.source, p.kind))
     }
 
-    fn request_keyframe(&mut self, now: Instant, id: PublicationId) {
+    /// Shares one subscriber's link out among its subscriptions: audio first, then video by
+    /// priority (screen, then cameras, in order of publication); each video subscription gets
+    /// the best available layer it accepts that still fits, or is paused when none does.
+    /// Without an estimate the link is taken to carry everything.
+    fn allocate(&mut self, now: Instant, subscriber: ParticipantId) {
+        let Some(lesson) = self.participants.get(&subscriber) else {
+            return;
+        };
+        let Some(room) = self.lessons.get(lesson) else {
+            return;
+        };
+        let estimate = self.estimates.get(&subscriber).copied();
+        let mut budget = estimate.unwrap_or(u64::MAX);
+        let mut videos = Vec::new();
+        for &id in &room.publications {
+            let Some(pubn) = self.publications.get_mut(&id) else {
+                continue;
+            };
+            if pubn.subscription(subscriber).is_none_or(|s| !s.attached()) {
+                continue;
+            }
+            match pubn.kind {
+                MediaKind::Audio => {
+                    let rate = pubn.layers[Layer::High.index()]
+                        .rate
+                        .bitrate(now)
+                        .unwrap_or(AUDIO_BITRATE);
+                    budget = budget.saturating_sub(rate);
+                }
+                MediaKind::Video => videos.push((pubn.priority(), id)),
+            }
+        }
+        videos.sort();
+        let mut requests = Vec::new();
+        for (_, id) in videos {
+            let Some(pubn) = self.publications.get_mut(&id) else {
+                continue;
+            };
+            let started = pubn.started();
+            let wanted = pubn.subscription(subscriber).and_then(|s| s.wanted());
+            let mut allowed = None;
+            if let Some(max) = wanted {
+                for layer in max.at_or_below() {
+                    // Before any packet, aim at the best wanted layer; its keyframe request
+                    // goes out with the first packet's SSRC.
+                    if started && !pubn.available(now, layer) {
+                        continue;
+                    }
+                    if pubn.bitrate(now, layer) <= budget {
+                        allowed = Some(layer);
+                        break;
+                    }
+                }
+            }
+            let Some(sub) = pubn.subscription(subscriber) else {
+                continue;
+            };
+            // The subscriber's own choices are not link decisions: a pause takes effect at
+            // once, and so does the first choice after attaching or resuming.
+            let target = if wanted.is_none() {
+                sub.allocated = false;
+                None
+            } else if !sub.allocated || estimate.is_none() {
+                // Without an estimate only availability limits the layer: follow it at once
+                // (a layer that comes back after a stall must not wait out a hold).
+                sub.allocated = true;
+                sub.hysteresis.reset(now, allowed);
+                allowed
+            } else {
+                sub.hysteresis.decide(now, sub.target, allowed)
+            };
+            if let Some(due) = sub.hysteresis.due_at(target) {
+                self.wake_at = Some(self.wake_at.map_or(due, |w| w.min(due)));
+            }
+            if target != sub.target {
+                sub.target = target;
+                match target {
+                    Some(layer) if sub.current != target => {
+                        sub.waiting_since = Some(now);
+                        requests.push((id, layer));
+                    }
+                    Some(_) => sub.waiting_since = None,
+                    None => {
+                        sub.waiting_since = None;
+                        if sub.current.take().is_some() {
+                            self.outputs.push_back(Output::LayerChanged {
+                                subscriber,
+                                publication: id,
+                                layer: None,
+                            });
+                        }
+                    }
+                }
+            }
+            if let Some(layer) = target {
+                budget = budget.saturating_sub(pubn.bitrate(now, layer));
+            }
+        }
+        for (id, layer) in requests {
+            self.request_keyframe(now, id, layer);
+            self.wake_no_later_than(now + self.config.keyframe_retry);
+        }
+    }
+
+    fn request_keyframe(&mut self, now: Instant, id: PublicationId, layer: Layer) {
         let Some(pubn) = self.publications.get_mut(&id) else {
             return;
         };
-        if pubn.keyframes.allow(now) {
+        let owner = pubn.owner;
+        let state = pubn.layer(layer);
+        if state.keyframes.allow(now) {
             // Before the first packet the SSRC is unknown; the publisher's encoder starts
             // with a keyframe anyway, and the retry timer asks again.
-            if let Some(media_ssrc) = pubn.media_ssrc {
+            if let Some(media_ssrc) = state.ssrc {
                 self.outputs.push_back(Output::RequestKeyframe {
-                    publisher: pubn.owner,
+                    publisher: owner,
                     publication: id,
                     media_ssrc,
                 });
             }
         } else {
             self.keyframe_requests_throttled += 1;
-            if let Some(due) = pubn.keyframes.due_at() {
+            if let Some(due) = state.keyframes.due_at() {
                 self.wake_no_later_than(due);
             }
         }
@@ -523,8 +759,10 @@ mod tests {
         let t0 = Instant::now();
         let (mut r, audio) = lesson_with_audio(t0);
         assert_eq!(drain(&mut r), vec![], "audio needs no keyframe");
-        r.handle_rtp(t0, audio, rtp(0x7777, 500, OPUS)).unwrap();
-        r.handle_rtp(t0, audio, rtp(0x7777, 501, OPUS)).unwrap();
+        r.handle_rtp(t0, audio, Layer::High, rtp(0x7777, 500, OPUS))
+            .unwrap();
+        r.handle_rtp(t0, audio, Layer::High, rtp(0x7777, 501, OPUS))
+            .unwrap();
         let out = drain(&mut r);
         assert_eq!(
             forwards(&out),
@@ -552,7 +790,8 @@ mod tests {
             .add_publication(TEACHER, Source::Microphone, MediaKind::Audio)
             .unwrap();
         drain(&mut r);
-        r.handle_rtp(t0, audio, rtp(1, 1, OPUS)).unwrap();
+        r.handle_rtp(t0, audio, Layer::High, rtp(1, 1, OPUS))
+            .unwrap();
         assert_eq!(forwards(&drain(&mut r)), vec![]);
     }
 
@@ -563,7 +802,8 @@ mod tests {
         r.add_participant(LessonId(2), ParticipantId(9), true)
             .unwrap();
         assert_eq!(drain(&mut r), vec![], "no subscription across lessons");
-        r.handle_rtp(t0, audio, rtp(1, 1, OPUS)).unwrap();
+        r.handle_rtp(t0, audio, Layer::High, rtp(1, 1, OPUS))
+            .unwrap();
         assert!(
             forwards(&drain(&mut r))
                 .iter()
@@ -579,8 +819,10 @@ mod tests {
         let cam = r
             .add_publication(TEACHER, Source::Camera, MediaKind::Video)
             .unwrap();
-        r.handle_rtp(t0, cam, rtp(0x55, 1, KEY)).unwrap();
-        r.handle_rtp(t0, cam, rtp(0x55, 2, DELTA)).unwrap();
+        r.handle_rtp(t0, cam, Layer::High, rtp(0x55, 1, KEY))
+            .unwrap();
+        r.handle_rtp(t0, cam, Layer::High, rtp(0x55, 2, DELTA))
+            .unwrap();
         // A classroom joins late.
         r.add_participant(LESSON, ROOM_A, true).unwrap();
         assert_eq!(
@@ -593,6 +835,8 @@ mod tests {
             }]
         );
         let t1 = t0 + Duration::from_secs(5);
+        r.handle_rtp(t1, cam, Layer::High, rtp(0x55, 3, DELTA))
+            .unwrap();
         r.attach_subscription(t1, ROOM_A, cam, format(0xA, 96))
             .unwrap();
         assert_eq!(
@@ -604,10 +848,13 @@ mod tests {
             }]
         );
         // Delta frames are held back until the keyframe.
-        r.handle_rtp(t1, cam, rtp(0x55, 3, DELTA)).unwrap();
+        r.handle_rtp(t1, cam, Layer::High, rtp(0x55, 3, DELTA))
+            .unwrap();
         assert_eq!(forwards(&drain(&mut r)), vec![]);
-        r.handle_rtp(t1, cam, rtp(0x55, 4, KEY)).unwrap();
-        r.handle_rtp(t1, cam, rtp(0x55, 5, DELTA)).unwrap();
+        r.handle_rtp(t1, cam, Layer::High, rtp(0x55, 4, KEY))
+            .unwrap();
+        r.handle_rtp(t1, cam, Layer::High, rtp(0x55, 5, DELTA))
+            .unwrap();
         assert_eq!(
             forwards(&drain(&mut r)),
             vec![(ROOM_A, 0xA, 4, 96), (ROOM_A, 0xA, 5, 96)]
@@ -628,7 +875,8 @@ mod tests {
             r.add_participant(LESSON, room, true).unwrap();
             rooms.push(room);
         }
-        r.handle_rtp(t0, cam, rtp(0x55, 1, KEY)).unwrap();
+        r.handle_rtp(t0, cam, Layer::High, rtp(0x55, 1, KEY))
+            .unwrap();
         drain(&mut r);
         // Twenty classrooms attach (and so ask for a keyframe) within 100 ms.
         for (i, room) in rooms.iter().enumerate() {
@@ -674,33 +922,59 @@ mod tests {
     #[test]
     fn keyframe_wait_is_retried_until_a_keyframe_arrives() {
         let t0 = Instant::now();
+        let ms = Duration::from_millis;
         let mut r = Router::new(RouterConfig::default());
         r.add_participant(LESSON, TEACHER, true).unwrap();
         r.add_participant(LESSON, ROOM_A, true).unwrap();
         let cam = r
             .add_publication(TEACHER, Source::Camera, MediaKind::Video)
             .unwrap();
-        r.handle_rtp(t0, cam, rtp(0x55, 1, DELTA)).unwrap();
+        r.handle_rtp(t0, cam, Layer::High, rtp(0x55, 1, DELTA))
+            .unwrap();
         r.attach_subscription(t0, ROOM_A, cam, format(0xA, 96))
             .unwrap();
-        drain(&mut r);
-        let retry = r.poll_timeout().expect("a retry is scheduled");
-        assert_eq!(retry, t0 + Duration::from_secs(1));
-        r.handle_timeout(retry);
-        assert!(
-            drain(&mut r)
-                .iter()
-                .any(|o| matches!(o, Output::RequestKeyframe { .. }))
-        );
-        r.handle_rtp(retry, cam, rtp(0x55, 2, KEY)).unwrap();
-        drain(&mut r);
-        r.handle_timeout(retry + Duration::from_secs(5));
-        assert!(
-            !drain(&mut r)
-                .iter()
-                .any(|o| matches!(o, Output::RequestKeyframe { .. })),
-            "no more requests once the keyframe came"
-        );
+        let requests = |out: Vec<Output>| {
+            out.iter()
+                .filter(|o| matches!(o, Output::RequestKeyframe { .. }))
+                .count()
+        };
+        assert_eq!(requests(drain(&mut r)), 1, "asked at once");
+        // Delta frames every 100 ms, no keyframe: the request is repeated each second.
+        let mut asked = 0;
+        let mut seq = 2;
+        for step in 1..=25u64 {
+            let now = t0 + ms(step * 100);
+            r.handle_rtp(now, cam, Layer::High, rtp(0x55, seq, DELTA))
+                .unwrap();
+            seq += 1;
+            if r.poll_timeout().is_some_and(|at| at <= now) {
+                r.handle_timeout(now);
+            }
+            asked += requests(drain(&mut r));
+        }
+        assert_eq!(asked, 2, "re-asked at 1 s and 2 s");
+        let now = t0 + ms(2600);
+        r.handle_rtp(now, cam, Layer::High, rtp(0x55, seq, KEY))
+            .unwrap();
+        let out = drain(&mut r);
+        assert!(out.contains(&Output::LayerChanged {
+            subscriber: ROOM_A,
+            publication: cam,
+            layer: Some(Layer::High)
+        }));
+        assert_eq!(forwards(&out).len(), 1, "the keyframe is forwarded");
+        let mut asked = 0;
+        for step in 27..=80u64 {
+            let now = t0 + ms(step * 100);
+            seq += 1;
+            r.handle_rtp(now, cam, Layer::High, rtp(0x55, seq, DELTA))
+                .unwrap();
+            if r.poll_timeout().is_some_and(|at| at <= now) {
+                r.handle_timeout(now);
+            }
+            asked += requests(drain(&mut r));
+        }
+        assert_eq!(asked, 0, "no more requests once the keyframe came");
     }
 
     #[test]
@@ -709,7 +983,8 @@ mod tests {
         let (mut r, audio) = lesson_with_audio(t0);
         r.remove_participant(ROOM_A).unwrap();
         assert_eq!(drain(&mut r), vec![]);
-        r.handle_rtp(t0, audio, rtp(1, 1, OPUS)).unwrap();
+        r.handle_rtp(t0, audio, Layer::High, rtp(1, 1, OPUS))
+            .unwrap();
         assert_eq!(forwards(&drain(&mut r)), vec![(ROOM_B, 0xB, 1, 109)]);
         assert_eq!(
             r.remove_participant(ROOM_A),
@@ -730,8 +1005,274 @@ mod tests {
             ]
         );
         assert_eq!(
-            r.handle_rtp(t0, audio, rtp(1, 2, OPUS)),
+            r.handle_rtp(t0, audio, Layer::High, rtp(1, 2, OPUS)),
             Err(RouterError::NoSuchPublication(audio))
         );
+    }
+
+    /// A simulcast camera: each layer on its own SSRC with its own picture ids, one packet
+    /// per layer every 10 ms; sizes make Low ~0.13, Medium ~0.41, High ~1.2 Mbit/s.
+    struct Simulcast {
+        seq: [u16; 3],
+        pid: [u16; 3],
+    }
+
+    const LAYER_SSRC: [u32; 3] = [0x10, 0x20, 0x30];
+
+    impl Simulcast {
+        fn packet(&mut self, layer: Layer, key: bool) -> rtp::Packet {
+            let i = layer.index();
+            self.seq[i] = self.seq[i].wrapping_add(1);
+            self.pid[i] = (self.pid[i] + 1) % 0x8000;
+            let pid = self.pid[i];
+            let size = [150, 500, 1500][i];
+            let mut payload = vec![0x90, 0x80, 0x80 | (pid >> 8) as u8, pid as u8];
+            payload.push(if key { 0x00 } else { 0x01 });
+            payload.resize(size, 0xEE);
+            rtp::Packet {
+                header: rtp::Header {
+                    version: 2,
+                    payload_type: 96,
+                    sequence_number: self.seq[i],
+                    timestamp: self.seq[i] as u32 * 900,
+                    ssrc: LAYER_SSRC[i],
+                    ..Default::default()
+                },
+                payload: Bytes::from(payload),
+            }
+        }
+    }
+
+    /// Runs `ms` milliseconds of simulcast from `from`; `key(layer)` says whether the next
+    /// packet of that layer is a keyframe. Returns the outputs and the end time.
+    fn run(
+        r: &mut Router,
+        cam: PublicationId,
+        sim: &mut Simulcast,
+        from: Instant,
+        ms: u64,
+        key: &mut dyn FnMut(Layer) -> bool,
+    ) -> (Vec<Output>, Instant) {
+        let mut out = vec![];
+        let mut now = from;
+        for _ in 0..ms / 10 {
+            now += Duration::from_millis(10);
+            for layer in Layer::ALL {
+                let p = sim.packet(layer, key(layer));
+                r.handle_rtp(now, cam, layer, p).unwrap();
+            }
+            if r.poll_timeout().is_some_and(|at| at <= now) {
+                r.handle_timeout(now);
+            }
+            out.extend(drain(r));
+        }
+        (out, now)
+    }
+
+    fn forwarded_sources(out: &[Output]) -> Vec<u32> {
+        let mut v: Vec<u32> = vec![];
+        for o in out {
+            if let Output::Forward { packet, .. } = o {
+                // Sources are told apart by the payload size the test gives each layer.
+                let src = match packet.payload.len() {
+                    150 => 0x10,
+                    500 => 0x20,
+                    _ => 0x30,
+                };
+                if v.last() != Some(&src) {
+                    v.push(src);
+                }
+            }
+        }
+        v
+    }
+
+    fn requested(out: &[Output]) -> Vec<u32> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::RequestKeyframe { media_ssrc, .. } => Some(*media_ssrc),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn simulcast_lesson(t0: Instant) -> (Router, PublicationId, Simulcast, Instant) {
+        let mut r = Router::new(RouterConfig::default());
+        r.add_participant(LESSON, TEACHER, true).unwrap();
+        r.add_participant(LESSON, ROOM_A, true).unwrap();
+        let cam = r
+            .add_publication(TEACHER, Source::Camera, MediaKind::Video)
+            .unwrap();
+        let mut sim = Simulcast {
+            seq: [1000, 2000, 3000],
+            pid: [10, 2000, 30000],
+        };
+        // Media flows before the classroom's leg is up.
+        let (_, now) = run(&mut r, cam, &mut sim, t0, 1000, &mut |_| false);
+        r.attach_subscription(now, ROOM_A, cam, format(0xA, 96))
+            .unwrap();
+        let out = drain(&mut r);
+        assert_eq!(requested(&out), vec![0x30], "best layer, keyframe asked");
+        let mut first = true;
+        let (out, now) = run(&mut r, cam, &mut sim, now, 100, &mut |l| {
+            let k = first && l == Layer::High;
+            first &= !k;
+            k
+        });
+        assert_eq!(forwarded_sources(&out), vec![0x30]);
+        (r, cam, sim, now)
+    }
+
+    #[test]
+    fn a_short_link_switches_down_on_a_keyframe_with_continuous_numbering() {
+        let t0 = Instant::now();
+        let (mut r, cam, mut sim, now) = simulcast_lesson(t0);
+        // The link shrinks to 600 kbit/s: Medium fits, High does not.
+        r.set_estimate(now, ROOM_A, 600_000);
+        assert_eq!(requested(&drain(&mut r)), vec![0x20], "down at once");
+        // High goes on until Medium's keyframe comes 50 ms later.
+        let mut medium_packets = 0;
+        let (out, _) = run(&mut r, cam, &mut sim, now, 200, &mut |l| {
+            medium_packets += (l == Layer::Medium) as u32;
+            l == Layer::Medium && medium_packets == 5
+        });
+        assert_eq!(forwarded_sources(&out), vec![0x30, 0x20]);
+        assert!(out.contains(&Output::LayerChanged {
+            subscriber: ROOM_A,
+            publication: cam,
+            layer: Some(Layer::Medium)
+        }));
+        let forwarded: Vec<&rtp::Packet> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Forward { packet, .. } => Some(packet),
+                _ => None,
+            })
+            .collect();
+        for pair in forwarded.windows(2) {
+            let (a, b) = (&pair[0], &pair[1]);
+            assert_eq!(
+                b.header.sequence_number,
+                a.header.sequence_number.wrapping_add(1)
+            );
+            assert_eq!(b.header.ssrc, 0xA);
+            assert!(b.header.timestamp.wrapping_sub(a.header.timestamp) < 0x8000_0000);
+            let pid = |p: &rtp::Packet| {
+                Vp8Descriptor::parse(&p.payload)
+                    .and_then(|d| d.picture_id)
+                    .map(|(pid, ..)| pid)
+            };
+            assert_eq!(
+                pid(b),
+                pid(a).map(|p| (p + 1) % 0x8000),
+                "picture ids continue"
+            );
+        }
+    }
+
+    #[test]
+    fn going_up_waits_for_the_link_to_hold_then_climbs() {
+        let t0 = Instant::now();
+        let (mut r, cam, mut sim, now) = simulcast_lesson(t0);
+        r.set_estimate(now, ROOM_A, 250_000);
+        let (out, now) = run(&mut r, cam, &mut sim, now, 1000, &mut |l| l == Layer::Low);
+        assert_eq!(
+            forwarded_sources(&out).last(),
+            Some(&0x10),
+            "settled on Low"
+        );
+        // The link recovers; a noisy estimate must not make it climb at once.
+        r.set_estimate(now, ROOM_A, 5_000_000);
+        let (out, now) = run(&mut r, cam, &mut sim, now, 2500, &mut |_| true);
+        assert_eq!(forwarded_sources(&out), vec![0x10], "held for 2.5 s");
+        let (out, _) = run(&mut r, cam, &mut sim, now, 1000, &mut |_| true);
+        assert_eq!(
+            forwarded_sources(&out).last(),
+            Some(&0x30),
+            "climbed after the hold"
+        );
+    }
+
+    #[test]
+    fn below_the_lowest_layer_video_pauses_and_audio_goes_on() {
+        let t0 = Instant::now();
+        let (mut r, cam, mut sim, now) = simulcast_lesson(t0);
+        let voice = r
+            .add_publication(TEACHER, Source::Microphone, MediaKind::Audio)
+            .unwrap();
+        drain(&mut r);
+        r.attach_subscription(now, ROOM_A, voice, format(0xB, 111))
+            .unwrap();
+        r.set_estimate(now, ROOM_A, 100_000);
+        let out = drain(&mut r);
+        assert!(out.contains(&Output::LayerChanged {
+            subscriber: ROOM_A,
+            publication: cam,
+            layer: None
+        }));
+        let (out, now) = run(&mut r, cam, &mut sim, now, 500, &mut |_| true);
+        assert!(forwarded_sources(&out).is_empty(), "no video");
+        r.handle_rtp(now, voice, Layer::High, rtp(0x99, 1, OPUS))
+            .unwrap();
+        assert_eq!(
+            forwards(&drain(&mut r)),
+            vec![(ROOM_A, 0xB, 1, 111)],
+            "audio on"
+        );
+        // The link comes back: video returns after the hold, from a keyframe.
+        r.set_estimate(now, ROOM_A, 2_000_000);
+        let (out, _) = run(&mut r, cam, &mut sim, now, 3500, &mut |_| true);
+        assert_eq!(forwarded_sources(&out), vec![0x30]);
+    }
+
+    #[test]
+    fn the_subscribers_own_cap_and_pause_are_honoured_at_once() {
+        let t0 = Instant::now();
+        let (mut r, cam, mut sim, now) = simulcast_lesson(t0);
+        r.set_subscription(now, ROOM_A, cam, Layer::Low, false)
+            .unwrap();
+        let (out, now) = run(&mut r, cam, &mut sim, now, 200, &mut |_| true);
+        assert_eq!(forwarded_sources(&out).last(), Some(&0x10));
+        r.set_subscription(now, ROOM_A, cam, Layer::High, true)
+            .unwrap();
+        let (out, now) = run(&mut r, cam, &mut sim, now, 200, &mut |_| true);
+        assert!(forwarded_sources(&out).is_empty(), "paused");
+        r.set_subscription(now, ROOM_A, cam, Layer::High, false)
+            .unwrap();
+        let (out, _) = run(&mut r, cam, &mut sim, now, 200, &mut |_| true);
+        assert_eq!(
+            forwarded_sources(&out),
+            vec![0x30],
+            "resumed without a hold"
+        );
+    }
+
+    #[test]
+    fn a_short_link_serves_the_screen_before_the_camera() {
+        let t0 = Instant::now();
+        let mut r = Router::new(RouterConfig::default());
+        r.add_participant(LESSON, TEACHER, true).unwrap();
+        r.add_participant(LESSON, ROOM_A, true).unwrap();
+        let cam = r
+            .add_publication(TEACHER, Source::Camera, MediaKind::Video)
+            .unwrap();
+        let screen = r
+            .add_publication(TEACHER, Source::Screen, MediaKind::Video)
+            .unwrap();
+        drain(&mut r);
+        // Room for one stream of ~1.5 Mbit/s (defaults, nothing measured yet).
+        r.set_estimate(t0, ROOM_A, 1_600_000);
+        r.attach_subscription(t0, ROOM_A, cam, format(0xA, 96))
+            .unwrap();
+        r.attach_subscription(t0, ROOM_A, screen, format(0xC, 96))
+            .unwrap();
+        // Re-share now that both are attached.
+        r.set_estimate(t0, ROOM_A, 1_600_000);
+        drain(&mut r);
+        let key = rtp(0x55, 1, KEY);
+        r.handle_rtp(t0, screen, Layer::High, key.clone()).unwrap();
+        r.handle_rtp(t0, cam, Layer::High, key).unwrap();
+        let subscribers: Vec<u32> = forwards(&drain(&mut r)).iter().map(|f| f.1).collect();
+        assert_eq!(subscribers, vec![0xC], "the screen fits, the camera waits");
     }
 }

@@ -25,7 +25,7 @@ use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 
 use super::PeerLeg;
 use super::keyframe_relay::{KeyframeRelay, SLOT};
-use crate::core::{LegFormat, MediaKind};
+use crate::core::{Layer, LegFormat, MediaKind};
 use crate::ids::{ParticipantId, PublicationId};
 
 /// A connection's key in its shard; never reused within a process.
@@ -132,8 +132,8 @@ pub(crate) struct Peer {
     pub pc: RTCPeerConnection,
     pub participant: ParticipantId,
     pub leg: PeerLeg,
-    /// Publisher leg: which publication each incoming SSRC carries.
-    pub publication_by_ssrc: HashMap<u32, PublicationId>,
+    /// Publisher leg: which publication, and which of its layers, each incoming SSRC carries.
+    pub publication_by_ssrc: HashMap<u32, (PublicationId, Layer)>,
     /// Publisher leg: the receiver of each publication, for keyframe requests.
     pub receiver_of: HashMap<PublicationId, RTCRtpReceiverId>,
     /// Subscriber leg: the local track id of each sender → its publication.

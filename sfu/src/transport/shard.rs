@@ -37,7 +37,7 @@ use super::demux::{Demux, Route, is_stun_success};
 use super::peer::{ConnKey, Peer, Sender, codec, leg_format, random_token};
 use super::timers::Timers;
 use super::{Command, PeerLeg, PeerState, SfuConfig, SfuError, SfuEvent, SfuStats, TrackMapping};
-use crate::core::{MediaKind, Output, Router, RouterConfig, Source};
+use crate::core::{Layer, MediaKind, Output, Router, RouterConfig, Source};
 use crate::ids::{LessonId, ParticipantId, PublicationId};
 
 /// Datagrams read per wake-up before the loop looks at commands and timers again.
@@ -670,29 +670,48 @@ impl Shard {
                     Some(RtpCodecKind::Video) => MediaKind::Video,
                     _ => return,
                 };
-                self.track_opened(participant, key, &mid, kind, init.ssrc, init.receiver_id);
+                // A simulcast track opens once per layer, each with its rid; a plain track
+                // is one layer.
+                let layer = match init.rid.as_deref() {
+                    None | Some("") => Layer::High,
+                    Some(rid) => match Layer::from_rid(rid) {
+                        Some(layer) => layer,
+                        None => {
+                            warn!(%participant, rid, "unknown simulcast rid; layer ignored");
+                            return;
+                        }
+                    },
+                };
+                let opened = OpenedTrack {
+                    mid,
+                    kind,
+                    layer,
+                    ssrc: init.ssrc,
+                    receiver: init.receiver_id,
+                };
+                self.track_opened(participant, key, opened);
             }
             _ => {}
         }
     }
 
     /// A publisher's track started: the declared source becomes a publication.
-    fn track_opened(
-        &mut self,
-        participant: ParticipantId,
-        key: ConnKey,
-        mid: &str,
-        kind: MediaKind,
-        ssrc: u32,
-        receiver: rtc::rtp_transceiver::RTCRtpReceiverId,
-    ) {
+    fn track_opened(&mut self, participant: ParticipantId, key: ConnKey, track: OpenedTrack) {
+        let OpenedTrack {
+            mid,
+            kind,
+            layer,
+            ssrc,
+            receiver,
+        } = track;
+        let mid = mid.as_str();
         let Some(p) = self.participants.get_mut(&participant) else {
             return;
         };
         if let Some(&existing) = p.publication_by_mid.get(mid) {
-            // Another SSRC of the same track (e.g. after an encoder restart).
+            // Another layer of a simulcast track, or a new SSRC after an encoder restart.
             if let Some(peer) = self.peers.get_mut(&key) {
-                peer.publication_by_ssrc.insert(ssrc, existing);
+                peer.publication_by_ssrc.insert(ssrc, (existing, layer));
             }
             return;
         }
@@ -713,7 +732,7 @@ impl Shard {
         };
         p.publication_by_mid.insert(mid.to_owned(), publication);
         if let Some(peer) = self.peers.get_mut(&key) {
-            peer.publication_by_ssrc.insert(ssrc, publication);
+            peer.publication_by_ssrc.insert(ssrc, (publication, layer));
             peer.receiver_of.insert(publication, receiver);
         }
         info!(%participant, %publication, ?source, "publication started");
@@ -735,10 +754,11 @@ impl Shard {
             RTCMessage::RtpPacket(_, packet) if peer.leg == PeerLeg::Publisher => {
                 SfuStats::add(&self.stats.rtp_packets_in, 1);
                 SfuStats::add(&self.stats.rtp_bytes_in, packet.payload.len() as u64 + 12);
-                let Some(&publication) = peer.publication_by_ssrc.get(&packet.header.ssrc) else {
+                let Some(&(publication, layer)) = peer.publication_by_ssrc.get(&packet.header.ssrc)
+                else {
                     return;
                 };
-                if let Err(e) = self.router.handle_rtp(now, publication, packet) {
+                if let Err(e) = self.router.handle_rtp(now, publication, layer, packet) {
                     debug!(error = %e, "packet for a publication that is gone");
                 }
             }
@@ -795,11 +815,19 @@ impl Shard {
                     self.remove_sender(subscriber, publication);
                     renegotiate.push(subscriber);
                 }
+                Output::LayerChanged {
+                    subscriber,
+                    publication,
+                    layer,
+                } => {
+                    debug!(%subscriber, %publication, ?layer, "subscription layer changed");
+                }
                 Output::PublicationRemoved { owner, publication } => {
                     if let Some(p) = self.participants.get_mut(&owner) {
                         p.publication_by_mid.retain(|_, id| *id != publication);
                         if let Some(peer) = p.publisher.and_then(|k| self.peers.get_mut(&k)) {
-                            peer.publication_by_ssrc.retain(|_, id| *id != publication);
+                            peer.publication_by_ssrc
+                                .retain(|_, (id, _)| *id != publication);
                             peer.receiver_of.remove(&publication);
                         }
                     }
@@ -975,6 +1003,15 @@ impl Shard {
         s.keyframe_requests_throttled
             .store(self.router.keyframe_requests_throttled(), Ordering::Relaxed);
     }
+}
+
+/// A publisher's track (one layer of it, for simulcast) whose first packet arrived.
+struct OpenedTrack {
+    mid: String,
+    kind: MediaKind,
+    layer: Layer,
+    ssrc: u32,
+    receiver: rtc::rtp_transceiver::RTCRtpReceiverId,
 }
 
 /// Sends one datagram. `try_send_to` never waits: when the kernel buffer is full the datagram

@@ -25,7 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::ids::{LessonId, ParticipantId, PublicationId};
 
-pub use crate::core::{MediaKind, Source};
+pub use crate::core::{Layer, MediaKind, Source};
 
 /// How the media plane is set up; validated once at start.
 #[derive(Debug, Clone)]
@@ -107,6 +107,11 @@ pub enum SfuError {
     AlreadyJoined(ParticipantId),
     #[error("the session description could not be used: {0}")]
     BadSdp(String),
+    #[error("participant {participant} does not receive publication {publication}")]
+    NoSuchSubscription {
+        participant: ParticipantId,
+        publication: PublicationId,
+    },
     #[error("no offer is waiting for an answer")]
     NoPendingOffer,
     #[error("source {0:?} was declared for a track of the other kind")]
@@ -175,6 +180,13 @@ pub(crate) enum Command {
     SubscriberAnswer {
         participant: ParticipantId,
         sdp: String,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    SetSubscription {
+        participant: ParticipantId,
+        publication: PublicationId,
+        max_layer: Layer,
+        paused: bool,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
     Leave {
@@ -282,6 +294,25 @@ impl SfuHandle {
         self.request(|reply| Command::SubscriberAnswer {
             participant,
             sdp,
+            reply,
+        })
+        .await
+    }
+
+    /// A subscriber's wishes for one video publication it receives: the best layer it wants
+    /// (a small tile needs no high layer) and whether to pause it. Its link may still cap it.
+    pub async fn set_subscription(
+        &self,
+        participant: ParticipantId,
+        publication: PublicationId,
+        max_layer: Layer,
+        paused: bool,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::SetSubscription {
+            participant,
+            publication,
+            max_layer,
+            paused,
             reply,
         })
         .await

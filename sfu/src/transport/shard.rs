@@ -231,6 +231,23 @@ impl Shard {
             } => {
                 let _ = reply.send(self.subscriber_answer(now, participant, sdp));
             }
+            Command::SetSubscription {
+                participant,
+                publication,
+                max_layer,
+                paused,
+                reply,
+            } => {
+                let result = self
+                    .router
+                    .set_subscription(now, participant, publication, max_layer, paused)
+                    .map_err(|_| SfuError::NoSuchSubscription {
+                        participant,
+                        publication,
+                    });
+                self.process_outputs(now);
+                let _ = reply.send(result);
+            }
             Command::Leave { participant } => self.leave(now, participant),
             Command::Shutdown { .. } => unreachable!("handled by the loop"),
         }

@@ -6,6 +6,12 @@
 //! updates and non-blocking `try_send`s, so a blocking lock is cheaper than an async one and
 //! cannot be held across a suspension point by construction (DESIGN §4; mini-redis `db.rs`).
 //!
+//! The hub also holds each lesson's hands and stage ([`Stage`]) and each participant's current
+//! grants, because a stage change must update grants, tell everyone and reach the media plane
+//! as one step: whoever asks (the participant or a moderator), the participant's connection
+//! learns of its new grants through a `watch` and stops the publications they no longer allow.
+//! *Hidden* participants (observers, operators) are shown only to moderators.
+//!
 //! A participant whose queue is full is too slow to follow the lesson. It is removed on the
 //! spot (others see it leave as `vanished`) and its connection is told to close, so one slow
 //! socket never blocks or grows the room.
@@ -16,11 +22,16 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use sfu::ParticipantId;
 use tokio::sync::{mpsc, watch};
 
-use crate::lesson::LessonKey;
+use crate::chat;
+use crate::grants::{Grants, ModePolicy};
+use crate::lesson::{LessonKey, LessonMode};
 use crate::metrics::Metrics;
 use crate::protocol::{
-    LeaveReason, LessonSnapshot, ParticipantInfo, PublicationInfo, ServerMessage,
+    ChatAudience, ChatMessage, ClassroomSnapshot, ErrorCode, LeaveReason, LessonSnapshot,
+    ParticipantInfo, PublicationInfo, Role, ServerMessage,
 };
+use crate::stage::{Stage, StageError};
+use crate::timestamp::Timestamp;
 
 /// Why the hub wants a connection closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +45,13 @@ pub enum Kick {
 /// A joined participant as the hub holds it.
 pub struct Member {
     pub info: ParticipantInfo,
+    /// The token's `sub`: the same invite reconnecting is the same participant.
+    pub identity: String,
+    /// The grants it joined with. Its current grants are these plus the stage's sources while
+    /// it is on stage; they are published on `grants`.
+    pub base_grants: Grants,
+    /// Its current grants, which its connection reads for every check.
+    pub grants: watch::Sender<Grants>,
     /// Its connection's outbound queue, bounded.
     pub outbox: mpsc::Sender<ServerMessage>,
     /// Tells its connection to close, and why.
@@ -47,13 +65,88 @@ pub enum HubJoinError {
     LessonEnded,
     #[error("the participant's queue is full")]
     QueueFull,
+    #[error("this lesson already has {max} classrooms")]
+    LessonFull { max: usize },
 }
 
-#[derive(Default)]
+/// Why a hand or stage request changed nothing.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ControlError {
+    #[error("only a moderator may do that")]
+    NotModerator,
+    #[error("moderators run the stage; they do not raise hands")]
+    ModeratorsHaveNoHand,
+    #[error("hidden participants take no part in hands or the stage")]
+    Hidden,
+    #[error("participant {0} is not in this lesson")]
+    NoSuchParticipant(u64),
+    #[error(transparent)]
+    Stage(#[from] StageError),
+}
+
+impl ControlError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ControlError::NotModerator
+            | ControlError::ModeratorsHaveNoHand
+            | ControlError::Hidden => ErrorCode::Forbidden,
+            ControlError::NoSuchParticipant(_) => ErrorCode::NotFound,
+            ControlError::Stage(StageError::Full(_)) => ErrorCode::StageFull,
+            // Accepting without an invitation is asking for something not granted.
+            ControlError::Stage(StageError::NoInvitation(_)) => ErrorCode::Forbidden,
+            ControlError::Stage(StageError::AlreadyOnStage(_) | StageError::NotOnStage(_)) => {
+                ErrorCode::Conflict
+            }
+        }
+    }
+}
+
 struct Room {
+    mode: LessonMode,
     members: HashMap<ParticipantId, Member>,
     /// By publication id, so `joined` lists them in the order they started.
     publications: BTreeMap<u64, PublicationInfo>,
+    stage: Stage,
+}
+
+impl Room {
+    fn new(mode: LessonMode) -> Room {
+        Room {
+            mode,
+            members: HashMap::new(),
+            publications: BTreeMap::new(),
+            stage: Stage::new(ModePolicy::for_mode(mode).max_stage),
+        }
+    }
+
+    /// A member's grants now: its own, plus the stage's sources while on stage.
+    fn current_grants(&self, member: &Member) -> Grants {
+        if self.stage.is_on_stage(member.info.id) {
+            member.base_grants.with_stage()
+        } else {
+            member.base_grants.clone()
+        }
+    }
+
+    /// The acting member, who must still be here.
+    fn member(&self, pid: u64) -> Result<&Member, ControlError> {
+        self.members
+            .get(&ParticipantId(pid))
+            .ok_or(ControlError::NoSuchParticipant(pid))
+    }
+
+    fn require_moderator(&self, pid: u64) -> Result<(), ControlError> {
+        if self.member(pid)?.base_grants.moderate {
+            Ok(())
+        } else {
+            Err(ControlError::NotModerator)
+        }
+    }
+}
+
+/// Whether `viewer` is shown a participant with `subject`'s grants.
+fn sees(viewer: &Member, subject: &Grants) -> bool {
+    !subject.hidden || viewer.base_grants.moderate
 }
 
 #[derive(Default)]
@@ -84,25 +177,58 @@ impl Hub {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a participant. Its queue gets `joined` (the others and the publications now) before
-    /// anything else can reach it, and the others get `participant_joined`.
+    /// Adds a participant. Its queue gets `joined` (the others it may see, the publications,
+    /// hands, stage and `chat` history now) before anything else can reach it, and those who
+    /// may see it get `participant_joined`. A classroom past its mode's limit is refused.
     pub fn join(
         &self,
         lesson: &LessonSnapshot,
+        mode: LessonMode,
         reply_id: Option<String>,
         member: Member,
+        chat: Vec<ChatMessage>,
     ) -> Result<(), HubJoinError> {
         let mut rooms = self.lock();
         if rooms.ended.contains(&lesson.id) {
             return Err(HubJoinError::LessonEnded);
         }
-        let room = rooms.rooms.entry(lesson.id).or_default();
+        let room = rooms
+            .rooms
+            .entry(lesson.id)
+            .or_insert_with(|| Room::new(mode));
+        if member.info.role == Role::Classroom
+            && let Some(max) = ModePolicy::for_mode(room.mode).max_classrooms
+        {
+            // The same invite reconnecting while its old socket lingers is not a new classroom.
+            let classrooms = room
+                .members
+                .values()
+                .filter(|m| m.info.role == Role::Classroom && m.identity != member.identity)
+                .count();
+            if classrooms >= max {
+                if room.members.is_empty() {
+                    rooms.rooms.remove(&lesson.id);
+                }
+                return Err(HubJoinError::LessonFull { max });
+            }
+        }
         let joined = ServerMessage::Joined {
             id: reply_id,
             you: member.info.clone(),
             lesson: lesson.clone(),
-            participants: room.members.values().map(|m| m.info.clone()).collect(),
+            participants: room
+                .members
+                .values()
+                .filter(|m| sees(&member, &m.base_grants))
+                .map(|m| m.info.clone())
+                .collect(),
             publications: room.publications.values().cloned().collect(),
+            classroom: Box::new(ClassroomSnapshot {
+                hands: room.stage.hands().to_vec(),
+                stage: room.stage.members().to_vec(),
+                chat,
+                grants: room.current_grants(&member),
+            }),
         };
         if member.outbox.try_send(joined).is_err() {
             if room.members.is_empty() {
@@ -118,9 +244,10 @@ impl Hub {
         let announce = ServerMessage::ParticipantJoined {
             participant: member.info.clone(),
         };
+        let grants = member.base_grants.clone();
         room.members.insert(pid, member);
         self.metrics.participants.inc();
-        self.deliver(room, |p| p != pid, &announce);
+        self.deliver(room, |p, m| p != pid && sees(m, &grants), &announce);
         self.tidy(&mut rooms, lesson.id);
         Ok(())
     }
@@ -155,7 +282,7 @@ impl Hub {
             .insert(publication.id, publication.clone());
         self.deliver(
             room,
-            |_| true,
+            |_, _| true,
             &ServerMessage::PublicationAdded { publication },
         );
         self.tidy(&mut rooms, lesson);
@@ -170,7 +297,7 @@ impl Hub {
         if room.publications.remove(&publication_id).is_some() {
             self.deliver(
                 room,
-                |_| true,
+                |_, _| true,
                 &ServerMessage::PublicationRemoved { publication_id },
             );
         }
@@ -187,9 +314,227 @@ impl Hub {
         if !room.members.contains_key(&pid) {
             return false;
         }
-        self.deliver(room, |p| p == pid, &message);
+        self.deliver(room, |p, _| p == pid, &message);
         self.tidy(&mut rooms, lesson);
         true
+    }
+
+    /// Runs `f` on a lesson's room, then tidies; a lesson with no room has nobody to act.
+    fn with_room<T>(
+        &self,
+        lesson: LessonKey,
+        actor: ParticipantId,
+        f: impl FnOnce(&Self, &mut Room) -> Result<T, ControlError>,
+    ) -> Result<T, ControlError> {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.rooms.get_mut(&lesson) else {
+            return Err(ControlError::NoSuchParticipant(actor.0));
+        };
+        let result = f(self, room);
+        self.tidy(&mut rooms, lesson);
+        result
+    }
+
+    /// `pid` raises its hand; everyone sees it. Raising it again keeps its place.
+    pub fn raise_hand(
+        &self,
+        lesson: LessonKey,
+        pid: ParticipantId,
+        at: Timestamp,
+    ) -> Result<(), ControlError> {
+        self.with_room(lesson, pid, |hub, room| {
+            let me = room.member(pid.0)?;
+            if me.base_grants.hidden {
+                return Err(ControlError::Hidden);
+            }
+            if me.base_grants.moderate {
+                return Err(ControlError::ModeratorsHaveNoHand);
+            }
+            if room.stage.is_on_stage(pid.0) {
+                return Err(StageError::AlreadyOnStage(pid.0).into());
+            }
+            if room.stage.raise(pid.0, at) {
+                let message = ServerMessage::HandRaised {
+                    participant_id: pid.0,
+                    at,
+                };
+                hub.deliver(room, |_, _| true, &message);
+            }
+            Ok(())
+        })
+    }
+
+    /// Lowers `target`'s hand (`None`: the actor's own). Only a moderator lowers another's.
+    pub fn lower_hand(
+        &self,
+        lesson: LessonKey,
+        actor: ParticipantId,
+        target: Option<u64>,
+    ) -> Result<(), ControlError> {
+        self.with_room(lesson, actor, |hub, room| {
+            let target = target.unwrap_or(actor.0);
+            if target != actor.0 {
+                room.require_moderator(actor.0)?;
+                room.member(target)?;
+            }
+            if room.stage.lower(target) {
+                let message = ServerMessage::HandLowered {
+                    participant_id: target,
+                };
+                hub.deliver(room, |_, _| true, &message);
+            }
+            Ok(())
+        })
+    }
+
+    pub fn lower_all_hands(
+        &self,
+        lesson: LessonKey,
+        actor: ParticipantId,
+    ) -> Result<(), ControlError> {
+        self.with_room(lesson, actor, |hub, room| {
+            room.require_moderator(actor.0)?;
+            for participant_id in room.stage.lower_all() {
+                hub.deliver(
+                    room,
+                    |_, _| true,
+                    &ServerMessage::HandLowered { participant_id },
+                );
+            }
+            Ok(())
+        })
+    }
+
+    /// A moderator invites `target` onto the stage; the invitee and the moderators are told.
+    pub fn invite_to_stage(
+        &self,
+        lesson: LessonKey,
+        actor: ParticipantId,
+        target: u64,
+    ) -> Result<(), ControlError> {
+        self.with_room(lesson, actor, |hub, room| {
+            room.require_moderator(actor.0)?;
+            if room.member(target)?.base_grants.hidden {
+                return Err(ControlError::Hidden);
+            }
+            room.stage.invite(target)?;
+            hub.deliver(
+                room,
+                |p, m| p.0 == target || m.base_grants.moderate,
+                &ServerMessage::StageInvited {
+                    participant_id: target,
+                },
+            );
+            Ok(())
+        })
+    }
+
+    /// `pid` accepts its invitation: it is on stage, its hand comes down, and it may publish the
+    /// stage's sources.
+    pub fn accept_stage(&self, lesson: LessonKey, pid: ParticipantId) -> Result<(), ControlError> {
+        self.with_room(lesson, pid, |hub, room| {
+            room.member(pid.0)?;
+            if room.stage.accept(pid.0)? {
+                let message = ServerMessage::HandLowered {
+                    participant_id: pid.0,
+                };
+                hub.deliver(room, |_, _| true, &message);
+            }
+            hub.broadcast_stage(room);
+            hub.refresh_grants(room, pid);
+            Ok(())
+        })
+    }
+
+    pub fn decline_stage(&self, lesson: LessonKey, pid: ParticipantId) -> Result<(), ControlError> {
+        self.with_room(lesson, pid, |hub, room| {
+            room.member(pid.0)?;
+            room.stage.decline(pid.0)?;
+            hub.deliver(
+                room,
+                |_, m| m.base_grants.moderate,
+                &ServerMessage::StageDeclined {
+                    participant_id: pid.0,
+                },
+            );
+            Ok(())
+        })
+    }
+
+    /// Takes `target` (`None`: the actor) off the stage; only a moderator removes another.
+    /// Its grants lose the stage's sources, which makes its connection stop those publications.
+    pub fn leave_stage(
+        &self,
+        lesson: LessonKey,
+        actor: ParticipantId,
+        target: Option<u64>,
+    ) -> Result<(), ControlError> {
+        self.with_room(lesson, actor, |hub, room| {
+            let target = target.unwrap_or(actor.0);
+            if target != actor.0 {
+                room.require_moderator(actor.0)?;
+                room.member(target)?;
+            }
+            room.stage.leave(target)?;
+            hub.broadcast_stage(room);
+            hub.refresh_grants(room, ParticipantId(target));
+            Ok(())
+        })
+    }
+
+    /// Delivers a stored chat message to those who read its audience.
+    pub fn chat(&self, lesson: LessonKey, message: ChatMessage) {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.rooms.get_mut(&lesson) else {
+            return;
+        };
+        let audience = message.to;
+        self.deliver(
+            room,
+            |_, m| chat::reads(&m.base_grants, audience),
+            &ServerMessage::Chat { message },
+        );
+        self.tidy(&mut rooms, lesson);
+    }
+
+    /// Tells those who could read a message that it was deleted.
+    pub fn chat_deleted(&self, lesson: LessonKey, message_id: i64, audience: ChatAudience) {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.rooms.get_mut(&lesson) else {
+            return;
+        };
+        self.deliver(
+            room,
+            |_, m| chat::reads(&m.base_grants, audience),
+            &ServerMessage::ChatDeleted { message_id },
+        );
+        self.tidy(&mut rooms, lesson);
+    }
+
+    fn broadcast_stage(&self, room: &mut Room) {
+        let message = ServerMessage::StageChanged {
+            stage: room.stage.members().to_vec(),
+        };
+        self.deliver(room, |_, _| true, &message);
+    }
+
+    /// Recomputes a member's grants after a stage change; if they changed, its connection's
+    /// `watch` and the member itself (`grants_changed`) are told.
+    fn refresh_grants(&self, room: &mut Room, pid: ParticipantId) {
+        let Some(member) = room.members.get(&pid) else {
+            return;
+        };
+        let grants = room.current_grants(member);
+        // The borrow ends with the statement, before `send_replace` takes the write lock.
+        let changed = *member.grants.borrow() != grants;
+        if changed {
+            member.grants.send_replace(grants.clone());
+            self.deliver(
+                room,
+                |p, _| p == pid,
+                &ServerMessage::GrantsChanged { grants },
+            );
+        }
     }
 
     /// Who is in a lesson now.
@@ -243,31 +588,44 @@ impl Hub {
     }
 
     fn remove_member(&self, room: &mut Room, pid: ParticipantId, reason: LeaveReason) -> bool {
-        if room.members.remove(&pid).is_none() {
+        let Some(gone) = room.members.remove(&pid) else {
             return false;
-        }
+        };
         self.metrics.participants.dec();
         self.metrics
             .participants_left
             .with_label_values(&[leave_reason_name(reason)])
             .inc();
-        let gone: Vec<u64> = room
+        let ended: Vec<u64> = room
             .publications
             .values()
             .filter(|p| p.participant_id == pid.0)
             .map(|p| p.id)
             .collect();
-        for publication_id in gone {
+        for publication_id in ended {
             room.publications.remove(&publication_id);
             self.deliver(
                 room,
-                |_| true,
+                |_, _| true,
                 &ServerMessage::PublicationRemoved { publication_id },
             );
         }
+        let (was_on_stage, had_hand) = room.stage.forget(pid.0);
+        if had_hand {
+            self.deliver(
+                room,
+                |_, _| true,
+                &ServerMessage::HandLowered {
+                    participant_id: pid.0,
+                },
+            );
+        }
+        if was_on_stage {
+            self.broadcast_stage(room);
+        }
         self.deliver(
             room,
-            |_| true,
+            |_, m| sees(m, &gone.base_grants),
             &ServerMessage::ParticipantLeft {
                 participant_id: pid.0,
                 reason,
@@ -282,12 +640,12 @@ impl Hub {
     fn deliver(
         &self,
         room: &mut Room,
-        to: impl Fn(ParticipantId) -> bool,
+        to: impl Fn(ParticipantId, &Member) -> bool,
         message: &ServerMessage,
     ) {
         let mut slow = Vec::new();
         for (pid, member) in &room.members {
-            if !to(*pid) {
+            if !to(*pid, member) {
                 continue;
             }
             match member.outbox.try_send(message.clone()) {
@@ -343,22 +701,46 @@ mod tests {
     struct Conn {
         rx: mpsc::Receiver<ServerMessage>,
         kick: watch::Receiver<Option<Kick>>,
+        grants: watch::Receiver<Grants>,
     }
 
     fn member(id: u64, queue: usize) -> (Member, Conn) {
+        member_as(id, queue, Role::Classroom, LessonMode::Delivery)
+    }
+
+    fn member_as(id: u64, queue: usize, role: Role, mode: LessonMode) -> (Member, Conn) {
         let (tx, rx) = mpsc::channel(queue);
         let (kick_tx, kick_rx) = watch::channel(None);
+        let grants = Grants::for_role(role, mode);
+        let (grants_tx, grants_rx) = watch::channel(grants.clone());
         (
             Member {
                 info: ParticipantInfo {
                     id,
                     name: format!("p{id}"),
-                    role: Role::Classroom,
+                    role,
                 },
+                identity: format!("i{id}"),
+                base_grants: grants,
+                grants: grants_tx,
                 outbox: tx,
                 kick: kick_tx,
             },
-            Conn { rx, kick: kick_rx },
+            Conn {
+                rx,
+                kick: kick_rx,
+                grants: grants_rx,
+            },
+        )
+    }
+
+    fn join(hub: &Hub, lesson: LessonKey, member: Member) -> Result<(), HubJoinError> {
+        hub.join(
+            &snapshot(lesson),
+            LessonMode::Delivery,
+            None,
+            member,
+            Vec::new(),
         )
     }
 
@@ -375,7 +757,14 @@ mod tests {
         let hub = Hub::new(metrics());
         let (m1, mut c1) = member(1, 16);
         let (m2, mut c2) = member(2, 16);
-        hub.join(&snapshot(7), Some("a".into()), m1).unwrap();
+        hub.join(
+            &snapshot(7),
+            LessonMode::Delivery,
+            Some("a".into()),
+            m1,
+            Vec::new(),
+        )
+        .unwrap();
         hub.add_publication(
             7,
             PublicationInfo {
@@ -385,7 +774,7 @@ mod tests {
                 kind: MediaKind::Video,
             },
         );
-        hub.join(&snapshot(7), None, m2).unwrap();
+        join(&hub, 7, m2).unwrap();
 
         let to1 = drain(&mut c1);
         assert!(
@@ -445,11 +834,11 @@ mod tests {
         let (m1, mut c1) = member(1, 16);
         // Room for `joined` and nothing else.
         let (m2, c2) = member(2, 1);
-        hub.join(&snapshot(7), None, m1).unwrap();
-        hub.join(&snapshot(7), None, m2).unwrap();
+        join(&hub, 7, m1).unwrap();
+        join(&hub, 7, m2).unwrap();
         drain(&mut c1);
         let (m3, _c3) = member(3, 16);
-        hub.join(&snapshot(7), None, m3).unwrap();
+        join(&hub, 7, m3).unwrap();
 
         assert_eq!(*c2.kick.borrow(), Some(Kick::SlowConsumer));
         let to1 = drain(&mut c1);
@@ -468,7 +857,7 @@ mod tests {
     fn ended_lesson_kicks_everyone_and_refuses_joins() {
         let hub = Hub::new(metrics());
         let (m1, mut c1) = member(1, 16);
-        hub.join(&snapshot(7), None, m1).unwrap();
+        join(&hub, 7, m1).unwrap();
         drain(&mut c1);
         hub.end_lesson(7);
         assert_eq!(
@@ -477,11 +866,129 @@ mod tests {
         );
         assert_eq!(*c1.kick.borrow(), Some(Kick::LessonEnded));
         let (m2, _c2) = member(2, 16);
-        assert_eq!(
-            hub.join(&snapshot(7), None, m2),
-            Err(HubJoinError::LessonEnded)
-        );
+        assert_eq!(join(&hub, 7, m2), Err(HubJoinError::LessonEnded));
         assert!(hub.participants(7).is_empty());
         assert_eq!(hub.metrics.participants.get(), 0);
+    }
+
+    fn kinds(conn: &mut Conn) -> Vec<&'static str> {
+        drain(conn).iter().map(ServerMessage::kind).collect()
+    }
+
+    #[test]
+    fn hidden_participants_are_shown_only_to_moderators() {
+        let hub = Hub::new(metrics());
+        let (teacher, mut t) = member_as(1, 16, Role::Teacher, LessonMode::Delivery);
+        let (class, mut c) = member(2, 16);
+        let (observer, mut o) = member_as(3, 16, Role::Observer, LessonMode::Delivery);
+        join(&hub, 7, teacher).unwrap();
+        join(&hub, 7, class).unwrap();
+        drain(&mut t);
+        drain(&mut c);
+        join(&hub, 7, observer).unwrap();
+        assert_eq!(kinds(&mut t), vec!["participant_joined"]);
+        assert!(drain(&mut c).is_empty(), "the classroom is not told");
+        match &drain(&mut o)[0] {
+            ServerMessage::Joined { participants, .. } => assert_eq!(participants.len(), 2),
+            other => panic!("expected joined, got {other:?}"),
+        }
+        let (late, mut l) = member(4, 16);
+        join(&hub, 7, late).unwrap();
+        match &drain(&mut l)[0] {
+            ServerMessage::Joined { participants, .. } => {
+                assert!(participants.iter().all(|p| p.id != 3), "{participants:?}")
+            }
+            other => panic!("expected joined, got {other:?}"),
+        }
+        drain(&mut t);
+        drain(&mut c);
+        hub.leave(7, ParticipantId(3), LeaveReason::Left);
+        assert_eq!(kinds(&mut t), vec!["participant_left"]);
+        assert!(drain(&mut c).is_empty());
+    }
+
+    #[test]
+    fn the_stage_changes_grants_and_tells_the_connection() {
+        let hub = Hub::new(metrics());
+        let mode = LessonMode::FamousTeacher;
+        let (teacher, mut t) = member_as(1, 32, Role::Teacher, mode);
+        let (class, mut c) = member_as(2, 32, Role::Classroom, mode);
+        for m in [teacher, class] {
+            hub.join(&snapshot(7), mode, None, m, Vec::new()).unwrap();
+        }
+        drain(&mut t);
+        drain(&mut c);
+        let (p1, p2) = (ParticipantId(1), ParticipantId(2));
+        let now = Timestamp::from_unix(1_800_000_000);
+
+        assert_eq!(
+            hub.invite_to_stage(7, p2, 2),
+            Err(ControlError::NotModerator)
+        );
+        assert_eq!(
+            hub.raise_hand(7, p1, now),
+            Err(ControlError::ModeratorsHaveNoHand)
+        );
+        assert_eq!(
+            hub.accept_stage(7, p2),
+            Err(ControlError::Stage(StageError::NoInvitation(2)))
+        );
+        assert!(drain(&mut t).is_empty() && drain(&mut c).is_empty());
+
+        hub.raise_hand(7, p2, now).unwrap();
+        hub.invite_to_stage(7, p1, 2).unwrap();
+        hub.accept_stage(7, p2).unwrap();
+        assert_eq!(
+            kinds(&mut c),
+            vec![
+                "hand_raised",
+                "stage_invited",
+                "hand_lowered",
+                "stage_changed",
+                "grants_changed"
+            ]
+        );
+        assert_eq!(
+            kinds(&mut t),
+            vec![
+                "hand_raised",
+                "stage_invited",
+                "hand_lowered",
+                "stage_changed"
+            ]
+        );
+        assert!(c.grants.has_changed().unwrap());
+        assert!(c.grants.borrow_and_update().may_publish(Source::Camera));
+
+        hub.leave_stage(7, p1, Some(2)).unwrap();
+        assert_eq!(kinds(&mut c), vec!["stage_changed", "grants_changed"]);
+        assert!(c.grants.borrow_and_update().publish.is_empty());
+        assert_eq!(
+            hub.leave_stage(7, p2, None),
+            Err(ControlError::Stage(StageError::NotOnStage(2)))
+        );
+    }
+
+    #[test]
+    fn classrooms_past_the_mode_limit_are_refused() {
+        let hub = Hub::new(metrics());
+        let mut conns = Vec::new();
+        for id in 1..=8 {
+            let (m, c) = member(id, 16);
+            join(&hub, 7, m).unwrap();
+            conns.push(c);
+        }
+        let (ninth, _c9) = member(9, 16);
+        assert_eq!(
+            join(&hub, 7, ninth),
+            Err(HubJoinError::LessonFull { max: 8 })
+        );
+        // The same invite reconnecting is let in, and so is a teacher.
+        let (mut again, _ca) = member(10, 16);
+        again.identity = "i3".into();
+        join(&hub, 7, again).unwrap();
+        let (teacher, _ct) = member_as(11, 16, Role::Teacher, LessonMode::Delivery);
+        join(&hub, 7, teacher).unwrap();
+        assert_eq!(hub.participants(7).len(), 10);
     }
 }

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 
 pub use sfu::{MediaKind, Source};
 
+use crate::grants::Grants;
+use crate::timestamp::Timestamp;
+
 /// A participant's role in a lesson (DESIGN §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,6 +40,53 @@ impl Role {
             Role::Operator => "operator",
             Role::Recorder => "recorder",
         }
+    }
+
+    /// The role named `name` (as [`Role::as_str`] writes it), e.g. from the database.
+    pub fn from_name(name: &str) -> Option<Role> {
+        [
+            Role::Teacher,
+            Role::Assistant,
+            Role::Classroom,
+            Role::Student,
+            Role::Observer,
+            Role::Operator,
+            Role::Recorder,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == name)
+    }
+}
+
+/// Who a chat message is for. Observers' messages always go to [`ChatAudience::Observers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatAudience {
+    /// Everyone in the lesson.
+    #[default]
+    Everyone,
+    /// The observers' channel: observers and moderators only.
+    Observers,
+}
+
+impl ChatAudience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatAudience::Everyone => "everyone",
+            ChatAudience::Observers => "observers",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ChatAudience> {
+        match name {
+            "everyone" => Some(ChatAudience::Everyone),
+            "observers" => Some(ChatAudience::Observers),
+            _ => None,
+        }
+    }
+
+    fn is_everyone(&self) -> bool {
+        *self == ChatAudience::Everyone
     }
 }
 
@@ -91,6 +141,64 @@ pub enum ClientMessage {
         #[serde(default)]
         id: Option<String>,
     },
+    /// Asks to speak; hands are kept in the order they were raised.
+    RaiseHand {
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// Lowers the sender's own hand, or (a moderator only) `participant_id`'s.
+    LowerHand {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        participant_id: Option<u64>,
+    },
+    /// A moderator lowers every raised hand.
+    LowerAllHands {
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// A moderator invites a participant onto the stage; it joins when it accepts.
+    InviteToStage {
+        #[serde(default)]
+        id: Option<String>,
+        participant_id: u64,
+    },
+    /// Accepts a pending stage invitation.
+    AcceptStage {
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// Declines a pending stage invitation.
+    DeclineStage {
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// Leaves the stage; the sender's stage-only publications stop.
+    LeaveStage {
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// A moderator takes a participant off the stage.
+    RemoveFromStage {
+        #[serde(default)]
+        id: Option<String>,
+        participant_id: u64,
+    },
+    /// A chat message to the lesson, or to the observers' channel.
+    Chat {
+        #[serde(default)]
+        id: Option<String>,
+        text: String,
+        #[serde(default)]
+        to: Option<ChatAudience>,
+    },
+    /// A moderator deletes a chat message.
+    DeleteChat {
+        #[serde(default)]
+        id: Option<String>,
+        message_id: i64,
+    },
 }
 
 impl ClientMessage {
@@ -103,7 +211,17 @@ impl ClientMessage {
             | ClientMessage::Candidate { id, .. }
             | ClientMessage::Publish { id, .. }
             | ClientMessage::Unpublish { id, .. }
-            | ClientMessage::Ping { id } => id.as_deref(),
+            | ClientMessage::Ping { id }
+            | ClientMessage::RaiseHand { id }
+            | ClientMessage::LowerHand { id, .. }
+            | ClientMessage::LowerAllHands { id }
+            | ClientMessage::InviteToStage { id, .. }
+            | ClientMessage::AcceptStage { id }
+            | ClientMessage::DeclineStage { id }
+            | ClientMessage::LeaveStage { id }
+            | ClientMessage::RemoveFromStage { id, .. }
+            | ClientMessage::Chat { id, .. }
+            | ClientMessage::DeleteChat { id, .. } => id.as_deref(),
         }
     }
 
@@ -117,6 +235,16 @@ impl ClientMessage {
             ClientMessage::Publish { .. } => "publish",
             ClientMessage::Unpublish { .. } => "unpublish",
             ClientMessage::Ping { .. } => "ping",
+            ClientMessage::RaiseHand { .. } => "raise_hand",
+            ClientMessage::LowerHand { .. } => "lower_hand",
+            ClientMessage::LowerAllHands { .. } => "lower_all_hands",
+            ClientMessage::InviteToStage { .. } => "invite_to_stage",
+            ClientMessage::AcceptStage { .. } => "accept_stage",
+            ClientMessage::DeclineStage { .. } => "decline_stage",
+            ClientMessage::LeaveStage { .. } => "leave_stage",
+            ClientMessage::RemoveFromStage { .. } => "remove_from_stage",
+            ClientMessage::Chat { .. } => "chat",
+            ClientMessage::DeleteChat { .. } => "delete_chat",
         }
     }
 }
@@ -130,6 +258,16 @@ const CLIENT_TYPES: &[&str] = &[
     "publish",
     "unpublish",
     "ping",
+    "raise_hand",
+    "lower_hand",
+    "lower_all_hands",
+    "invite_to_stage",
+    "accept_stage",
+    "decline_stage",
+    "leave_stage",
+    "remove_from_stage",
+    "chat",
+    "delete_chat",
 ];
 
 /// What is wrong with a frame a client sent.
@@ -201,6 +339,53 @@ pub struct TrackMapping {
     pub publication_id: u64,
 }
 
+/// A raised hand, in the order hands were raised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandInfo {
+    pub participant_id: u64,
+    pub at: Timestamp,
+}
+
+/// Who wrote a chat message, as it was when they wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatAuthor {
+    /// The participant id it had then; ids are per connection, so a reconnected author has
+    /// another one now.
+    pub id: u64,
+    pub name: String,
+    pub role: Role,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: i64,
+    pub from: ChatAuthor,
+    pub text: String,
+    pub at: Timestamp,
+    /// Left out for the whole lesson; `observers` for the observers' channel.
+    #[serde(default, skip_serializing_if = "ChatAudience::is_everyone")]
+    pub to: ChatAudience,
+}
+
+/// The classroom part of `joined`: added after the first release, so every field has a
+/// default and an older server's `joined` still parses.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ClassroomSnapshot {
+    /// Raised hands, oldest first.
+    #[serde(default)]
+    pub hands: Vec<HandInfo>,
+    /// Who is on stage, in the order they joined it.
+    #[serde(default)]
+    pub stage: Vec<u64>,
+    /// The last chat messages this participant may read, oldest first.
+    #[serde(default)]
+    pub chat: Vec<ChatMessage>,
+    /// What this participant may do now.
+    #[serde(default)]
+    pub grants: Grants,
+}
+
 /// The lesson as a participant sees it on joining.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LessonSnapshot {
@@ -224,6 +409,10 @@ pub enum ServerMessage {
         lesson: LessonSnapshot,
         participants: Vec<ParticipantInfo>,
         publications: Vec<PublicationInfo>,
+        /// Hands, stage, chat and grants, as fields of `joined` itself on the wire; boxed
+        /// because every queued message is as large as the largest.
+        #[serde(flatten)]
+        classroom: Box<ClassroomSnapshot>,
     },
     ParticipantJoined {
         participant: ParticipantInfo,
@@ -264,6 +453,35 @@ pub enum ServerMessage {
     LessonEnded {
         lesson_id: i64,
     },
+    HandRaised {
+        participant_id: u64,
+        at: Timestamp,
+    },
+    HandLowered {
+        participant_id: u64,
+    },
+    /// To the invitee and the moderators: a stage invitation is waiting for an answer.
+    StageInvited {
+        participant_id: u64,
+    },
+    /// To the moderators: the invitee declined.
+    StageDeclined {
+        participant_id: u64,
+    },
+    /// Who is on stage now.
+    StageChanged {
+        stage: Vec<u64>,
+    },
+    /// To one participant: what it may do now (the stage changed its grants).
+    GrantsChanged {
+        grants: Grants,
+    },
+    Chat {
+        message: ChatMessage,
+    },
+    ChatDeleted {
+        message_id: i64,
+    },
 }
 
 impl ServerMessage {
@@ -280,6 +498,14 @@ impl ServerMessage {
             ServerMessage::Error { .. } => "error",
             ServerMessage::Pong { .. } => "pong",
             ServerMessage::LessonEnded { .. } => "lesson_ended",
+            ServerMessage::HandRaised { .. } => "hand_raised",
+            ServerMessage::HandLowered { .. } => "hand_lowered",
+            ServerMessage::StageInvited { .. } => "stage_invited",
+            ServerMessage::StageDeclined { .. } => "stage_declined",
+            ServerMessage::StageChanged { .. } => "stage_changed",
+            ServerMessage::GrantsChanged { .. } => "grants_changed",
+            ServerMessage::Chat { .. } => "chat",
+            ServerMessage::ChatDeleted { .. } => "chat_deleted",
         }
     }
 }
@@ -315,6 +541,12 @@ pub enum ErrorCode {
     RateLimited,
     Unavailable,
     Internal,
+    /// The lesson's mode allows no more participants of this role.
+    LessonFull,
+    /// The stage is at its mode's limit.
+    StageFull,
+    /// A chat message longer than the limit.
+    ChatTooLong,
 }
 
 impl ErrorCode {
@@ -338,6 +570,9 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::LessonFull => "lesson_full",
+            ErrorCode::StageFull => "stage_full",
+            ErrorCode::ChatTooLong => "chat_too_long",
         }
     }
 }
@@ -378,6 +613,44 @@ mod tests {
             parse_client_message(r#"{"type":"ping"}"#),
             Ok(ClientMessage::Ping { id: None })
         ));
+        let m = parse_client_message(r#"{"type":"lower_hand","id":"h"}"#).unwrap();
+        assert_eq!(
+            m,
+            ClientMessage::LowerHand {
+                id: Some("h".into()),
+                participant_id: None
+            }
+        );
+        let m = parse_client_message(r#"{"type":"chat","text":"hi","to":"observers"}"#).unwrap();
+        assert!(matches!(
+            m,
+            ClientMessage::Chat {
+                to: Some(ChatAudience::Observers),
+                ..
+            }
+        ));
+        assert_eq!(m.kind(), "chat");
+        let e = parse_client_message(r#"{"type":"invite_to_stage","id":"i"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadMessage);
+    }
+
+    #[test]
+    fn old_joined_messages_still_parse() {
+        // What a server from before hands, stage and chat sent; clients built on these types
+        // must keep reading it.
+        let text = r#"{"type":"joined","you":{"id":1,"name":"T","role":"teacher"},
+            "lesson":{"id":1,"title":"t","subject":"","grade":"","mode":"delivery","state":"live"},
+            "participants":[],"publications":[]}"#;
+        let m: ServerMessage = serde_json::from_str(text).unwrap();
+        assert!(
+            matches!(&m, ServerMessage::Joined { classroom, .. } if classroom.hands.is_empty() && classroom.stage.is_empty())
+        );
+        // And the new fields sit beside the old ones, not in an object of their own.
+        let text = serde_json::to_string(&m).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["hands"], serde_json::json!([]));
+        assert_eq!(value["grants"]["subscribe"], false);
+        assert_eq!(serde_json::from_str::<ServerMessage>(&text).unwrap(), m);
     }
 
     #[test]
@@ -403,6 +676,9 @@ mod tests {
             ErrorCode::BadJson,
             ErrorCode::NoSuchLesson,
             ErrorCode::RateLimited,
+            ErrorCode::LessonFull,
+            ErrorCode::StageFull,
+            ErrorCode::ChatTooLong,
         ] {
             assert_eq!(
                 serde_json::to_string(&code).unwrap(),
@@ -414,7 +690,9 @@ mod tests {
                 serde_json::to_string(&role).unwrap(),
                 format!("\"{}\"", role.as_str())
             );
+            assert_eq!(Role::from_name(role.as_str()), Some(role));
         }
+        assert_eq!(Role::from_name("dean"), None);
         let m = ServerMessage::LessonEnded { lesson_id: 3 };
         let text = serde_json::to_string(&m).unwrap();
         assert_eq!(text, r#"{"type":"lesson_ended","lesson_id":3}"#);

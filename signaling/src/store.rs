@@ -14,7 +14,7 @@ use sqlx::sqlite::{
 };
 
 use crate::lesson::{Lesson, LessonKey, LessonMode, LessonState};
-use crate::protocol::Role;
+use crate::protocol::{ChatAudience, ChatAuthor, ChatMessage, Role};
 use crate::timestamp::Timestamp;
 
 /// Why the store failed. Every variant is a server-side fault: callers log it and answer 500.
@@ -47,6 +47,18 @@ pub struct NewInvite {
     pub name: String,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+}
+
+/// A chat message to store; the store gives it its id.
+#[derive(Debug, Clone)]
+pub struct NewChat {
+    pub lesson: LessonKey,
+    pub from: ChatAuthor,
+    /// The author's token `sub`, stable across reconnections.
+    pub identity: String,
+    pub audience: ChatAudience,
+    pub text: String,
+    pub at: Timestamp,
 }
 
 /// The control plane's database. Cheap to clone (a pool handle).
@@ -181,6 +193,108 @@ impl Store {
     }
 }
 
+impl Store {
+    pub async fn insert_chat(&self, new: &NewChat) -> Result<ChatMessage, StoreError> {
+        let row = sqlx::query(
+            "INSERT INTO chat_messages \
+             (lesson_id, participant_id, identity, name, role, audience, text, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) RETURNING id",
+        )
+        .bind(new.lesson)
+        // Participant ids count up from 1 within one process; they never reach i64::MAX.
+        .bind(i64::try_from(new.from.id).unwrap_or(i64::MAX))
+        .bind(&new.identity)
+        .bind(&new.from.name)
+        .bind(new.from.role.as_str())
+        .bind(new.audience.as_str())
+        .bind(&new.text)
+        .bind(new.at.unix())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(ChatMessage {
+            id: row.try_get("id")?,
+            from: new.from.clone(),
+            text: new.text.clone(),
+            at: new.at,
+            to: new.audience,
+        })
+    }
+
+    /// The lesson's newest `limit` messages that are not deleted, oldest first; the observers'
+    /// channel only when `with_observers`.
+    pub async fn chat_history(
+        &self,
+        lesson: LessonKey,
+        with_observers: bool,
+        limit: u32,
+    ) -> Result<Vec<ChatMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, participant_id, name, role, audience, text, created_at \
+             FROM chat_messages \
+             WHERE lesson_id = ?1 AND deleted = 0 AND (audience = 'everyone' OR ?2) \
+             ORDER BY id DESC LIMIT ?3",
+        )
+        .bind(lesson)
+        .bind(with_observers)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut messages = rows
+            .iter()
+            .map(chat_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// Marks a message of `lesson` deleted. Returns its audience, or `None` if the lesson has
+    /// no such message (or it was already deleted).
+    pub async fn delete_chat(
+        &self,
+        lesson: LessonKey,
+        id: i64,
+    ) -> Result<Option<ChatAudience>, StoreError> {
+        let row = sqlx::query(
+            "UPDATE chat_messages SET deleted = 1 \
+             WHERE id = ?1 AND lesson_id = ?2 AND deleted = 0 RETURNING audience",
+        )
+        .bind(id)
+        .bind(lesson)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let name: String = row.try_get("audience")?;
+            ChatAudience::from_name(&name).ok_or_else(|| StoreError::Corrupt {
+                table: "chat_messages",
+                detail: format!("unknown audience {name:?}"),
+            })
+        })
+        .transpose()
+    }
+}
+
+fn chat_from_row(row: &SqliteRow) -> Result<ChatMessage, StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        table: "chat_messages",
+        detail,
+    };
+    let role: String = row.try_get("role")?;
+    let audience: String = row.try_get("audience")?;
+    let pid: i64 = row.try_get("participant_id")?;
+    Ok(ChatMessage {
+        id: row.try_get("id")?,
+        from: ChatAuthor {
+            id: u64::try_from(pid).map_err(|_| corrupt(format!("participant id {pid}")))?,
+            name: row.try_get("name")?,
+            role: Role::from_name(&role).ok_or_else(|| corrupt(format!("role {role:?}")))?,
+        },
+        text: row.try_get("text")?,
+        at: Timestamp::from_unix(row.try_get("created_at")?),
+        to: ChatAudience::from_name(&audience)
+            .ok_or_else(|| corrupt(format!("audience {audience:?}")))?,
+    })
+}
+
 fn lesson_from_row(row: &SqliteRow) -> Result<Lesson, StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {
         table: "lessons",
@@ -264,6 +378,67 @@ mod tests {
 
         assert!(store.lesson(l.id + 1).await.unwrap().is_none());
         assert_eq!(store.list_lessons().await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn chat_history_and_delete() {
+        let (_dir, store) = store().await;
+        let now = Timestamp::from_unix(1_800_000_000);
+        let l = store.create_lesson(&new_lesson(), now).await.unwrap();
+        let other = store.create_lesson(&new_lesson(), now).await.unwrap();
+        let chat = |text: &str, audience| NewChat {
+            lesson: l.id,
+            from: ChatAuthor {
+                id: 4,
+                name: "Ms Li".into(),
+                role: Role::Teacher,
+            },
+            identity: "abc".into(),
+            audience,
+            text: text.into(),
+            at: now,
+        };
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let m = store
+                .insert_chat(&chat(&format!("m{i}"), ChatAudience::Everyone))
+                .await
+                .unwrap();
+            ids.push(m.id);
+        }
+        let quiet = store
+            .insert_chat(&chat("for observers", ChatAudience::Observers))
+            .await
+            .unwrap();
+        let texts = |ms: Vec<ChatMessage>| ms.into_iter().map(|m| m.text).collect::<Vec<_>>();
+        assert_eq!(
+            texts(store.chat_history(l.id, false, 3).await.unwrap()),
+            vec!["m2", "m3", "m4"],
+            "the newest, oldest first"
+        );
+        let all = store.chat_history(l.id, true, 100).await.unwrap();
+        assert_eq!(all.len(), 6);
+        assert_eq!(all[5].to, ChatAudience::Observers);
+        assert_eq!(all[0].from.role, Role::Teacher);
+
+        assert_eq!(
+            store.delete_chat(l.id, quiet.id).await.unwrap(),
+            Some(ChatAudience::Observers)
+        );
+        assert_eq!(store.delete_chat(l.id, quiet.id).await.unwrap(), None);
+        assert_eq!(store.delete_chat(other.id, ids[0]).await.unwrap(), None);
+        store.delete_chat(l.id, ids[0]).await.unwrap();
+        assert_eq!(
+            texts(store.chat_history(l.id, true, 100).await.unwrap()),
+            vec!["m1", "m2", "m3", "m4"]
+        );
+        assert!(
+            store
+                .chat_history(other.id, true, 100)
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[tokio::test]

@@ -9,49 +9,10 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-use crate::lesson::{LessonKey, LessonMode};
-use crate::protocol::{Role, Source};
+pub use crate::grants::Grants;
+use crate::lesson::LessonKey;
+use crate::protocol::Role;
 use crate::timestamp::Timestamp;
-
-/// What a participant may do in its lesson.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Grants {
-    /// The sources it may publish; empty for a watcher.
-    pub publish: Vec<Source>,
-    /// Whether it receives others' media.
-    pub subscribe: bool,
-}
-
-impl Grants {
-    /// The grants a role gets on joining a lesson of `mode` (DESIGN §2: the mode sets defaults).
-    pub fn for_role(role: Role, mode: LessonMode) -> Grants {
-        const ALL: [Source; 4] = [
-            Source::Camera,
-            Source::Microphone,
-            Source::Screen,
-            Source::ScreenAudio,
-        ];
-        let publish = match role {
-            Role::Teacher | Role::Assistant => ALL.to_vec(),
-            // In a delivery lesson every classroom is seen and heard by all; in the other modes
-            // a classroom publishes only while on stage, which a later issue grants at run time.
-            Role::Classroom if mode == LessonMode::Delivery => {
-                vec![Source::Camera, Source::Microphone]
-            }
-            Role::Classroom | Role::Student | Role::Observer | Role::Operator | Role::Recorder => {
-                Vec::new()
-            }
-        };
-        Grants {
-            publish,
-            subscribe: true,
-        }
-    }
-
-    pub fn may_publish(&self, source: Source) -> bool {
-        self.publish.contains(&source)
-    }
-}
 
 /// The claims of a join token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -184,6 +145,8 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lesson::LessonMode;
+    use crate::protocol::Source;
 
     fn claims(lesson: LessonKey, now: Timestamp, ttl: u64) -> Claims {
         Claims::new_invite(

@@ -7,6 +7,10 @@
 //! ends. Bad input is answered with an `error` and the connection goes on; only frames over
 //! `max_message_bytes` end it (the WebSocket layer refuses them).
 //!
+//! Hands, the stage and chat are checked against the participant's *current* grants, which the
+//! hub publishes on a `watch`: when the stage takes sources away, this task stops the
+//! publications that carried them (whoever made the change) and refuses later offers for them.
+//!
 //! The media plane's events for a participant are relayed by a second, small task
 //! ([`relay_sfu_events`]) so that its publications reach the others even while its own socket
 //! is slow to write.
@@ -28,13 +32,16 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
+use crate::chat::{self, CHAT_HISTORY, ChatError, ChatRate};
+use crate::grants::Grants;
 use crate::lesson::{LessonKey, LessonState};
-use crate::lesson_hub::{HubJoinError, Kick, Member};
+use crate::lesson_hub::{ControlError, HubJoinError, Kick, Member};
 use crate::protocol::{
-    ClientMessage, ErrorCode, LeaveReason, ParticipantInfo, PublicationInfo, Role, ServerMessage,
-    TrackMapping, parse_client_message,
+    ChatAuthor, ClientMessage, ErrorCode, LeaveReason, ParticipantInfo, PublicationInfo, Role,
+    ServerMessage, TrackMapping, parse_client_message,
 };
 use crate::server::AppState;
+use crate::store::NewChat;
 use crate::timestamp::Timestamp;
 use crate::token::{Claims, TokenError};
 
@@ -97,6 +104,9 @@ struct Joined {
     /// `mid → source` from the client's `publish` messages, sent with every publisher offer.
     declared: BTreeMap<String, Source>,
     kick: watch::Receiver<Option<Kick>>,
+    /// Its current grants, kept by the hub (the token's, plus the stage's while on stage).
+    grants: watch::Receiver<Grants>,
+    chat_rate: ChatRate,
     sfu_events: JoinHandle<()>,
 }
 
@@ -154,9 +164,15 @@ impl Connection {
                 Some(_) => last_heard + config.liveness_timeout,
                 None => join_deadline,
             };
-            let kicked = kicked(self.joined.as_mut().map(|j| &mut j.kick));
+            let (kick, grants) = match self.joined.as_mut() {
+                Some(j) => (Some(&mut j.kick), Some(&mut j.grants)),
+                None => (None, None),
+            };
+            let kicked = kicked(kick);
+            let regranted = grants_changed(grants);
             tokio::select! {
                 _ = shutdown.cancelled() => return End::ServerShutdown,
+                () = regranted => self.enforce_grants().await,
                 kick = kicked => {
                     return match kick {
                         Kick::SlowConsumer => End::TooSlow,
@@ -383,7 +399,22 @@ impl Connection {
             }
         }
 
+        // Read before joining the hub: a message sent in between may then arrive twice (history
+        // and live), which clients drop by id, but none is lost.
+        let history = match state
+            .store
+            .chat_history(lesson_key, claims.grants.reads_observers(), CHAT_HISTORY)
+            .await
+        {
+            Ok(history) => history,
+            Err(e) => {
+                state.sfu.leave(pid).await;
+                return Err(internal(&e));
+            }
+        };
+
         let (kick_tx, kick_rx) = watch::channel(None);
+        let (grants_tx, grants_rx) = watch::channel(claims.grants.clone());
         let info = ParticipantInfo {
             id: pid.0,
             name: claims.name.clone(),
@@ -391,10 +422,16 @@ impl Connection {
         };
         let member = Member {
             info,
+            identity: claims.sub.clone(),
+            base_grants: claims.grants.clone(),
+            grants: grants_tx,
             outbox: self.outbox_tx.clone(),
             kick: kick_tx,
         };
-        if let Err(e) = state.hub.join(&lesson.snapshot(), id, member) {
+        if let Err(e) = state
+            .hub
+            .join(&lesson.snapshot(), lesson.mode, id, member, history)
+        {
             state.sfu.leave(pid).await;
             return Err(match e {
                 HubJoinError::LessonEnded => (
@@ -402,6 +439,7 @@ impl Connection {
                     format!("lesson {lesson_key} has ended"),
                 ),
                 HubJoinError::QueueFull => (ErrorCode::Unavailable, "try again".to_owned()),
+                HubJoinError::LessonFull { .. } => (ErrorCode::LessonFull, e.to_string()),
             });
         }
 
@@ -421,6 +459,8 @@ impl Connection {
             claims,
             declared: BTreeMap::new(),
             kick: kick_rx,
+            grants: grants_rx,
+            chat_rate: ChatRate::default(),
             sfu_events,
         });
         Ok(())
@@ -458,10 +498,12 @@ impl Connection {
                 Ok(None)
             }
             ClientMessage::Offer { id, sdp } => {
+                // The current grants, not the token's: the stage adds and removes sources.
+                let grants = joined.grants.borrow().clone();
                 if let Some((mid, source)) = joined
                     .declared
                     .iter()
-                    .find(|(_, source)| !joined.claims.grants.may_publish(**source))
+                    .find(|(_, source)| !grants.may_publish(**source))
                 {
                     return Err((
                         ErrorCode::Forbidden,
@@ -503,6 +545,120 @@ impl Connection {
                 ErrorCode::AlreadyJoined,
                 "this socket has already joined".into(),
             )),
+            ClientMessage::RaiseHand { .. } => control(self.state.hub.raise_hand(
+                joined.lesson,
+                pid,
+                Timestamp::now(),
+            )),
+            ClientMessage::LowerHand { participant_id, .. } => control(self.state.hub.lower_hand(
+                joined.lesson,
+                pid,
+                participant_id,
+            )),
+            ClientMessage::LowerAllHands { .. } => {
+                control(self.state.hub.lower_all_hands(joined.lesson, pid))
+            }
+            ClientMessage::InviteToStage { participant_id, .. } => control(
+                self.state
+                    .hub
+                    .invite_to_stage(joined.lesson, pid, participant_id),
+            ),
+            ClientMessage::AcceptStage { .. } => {
+                control(self.state.hub.accept_stage(joined.lesson, pid))
+            }
+            ClientMessage::DeclineStage { .. } => {
+                control(self.state.hub.decline_stage(joined.lesson, pid))
+            }
+            ClientMessage::LeaveStage { .. } => {
+                control(self.state.hub.leave_stage(joined.lesson, pid, None))
+            }
+            ClientMessage::RemoveFromStage { participant_id, .. } => control(
+                self.state
+                    .hub
+                    .leave_stage(joined.lesson, pid, Some(participant_id)),
+            ),
+            ClientMessage::Chat { text, to, .. } => {
+                let grants = joined.grants.borrow().clone();
+                let audience = chat::audience(&grants, to).map_err(chat_error)?;
+                let text = chat::check_text(&text).map_err(chat_error)?.to_owned();
+                // Counted only once the message is acceptable, so a refused one costs nothing.
+                if !joined.chat_rate.allow(Instant::now()) {
+                    return Err(chat_error(ChatError::RateLimited));
+                }
+                let new = NewChat {
+                    lesson: joined.lesson,
+                    from: ChatAuthor {
+                        id: pid.0,
+                        name: joined.claims.name.clone(),
+                        role: joined.claims.role,
+                    },
+                    identity: joined.claims.sub.clone(),
+                    audience,
+                    text,
+                    at: Timestamp::now(),
+                };
+                let lesson = joined.lesson;
+                let message = self.state.store.insert_chat(&new).await.map_err(|e| {
+                    tracing::error!(error = %e, "could not store a chat message");
+                    (ErrorCode::Internal, "internal error".to_owned())
+                })?;
+                self.state.hub.chat(lesson, message);
+                Ok(None)
+            }
+            ClientMessage::DeleteChat { message_id, .. } => {
+                if !joined.grants.borrow().moderate {
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "only a moderator may delete chat messages".into(),
+                    ));
+                }
+                let lesson = joined.lesson;
+                let deleted = self
+                    .state
+                    .store
+                    .delete_chat(lesson, message_id)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "could not delete a chat message");
+                        (ErrorCode::Internal, "internal error".to_owned())
+                    })?;
+                let Some(audience) = deleted else {
+                    return Err((
+                        ErrorCode::NotFound,
+                        format!("this lesson has no chat message {message_id}"),
+                    ));
+                };
+                self.state.hub.chat_deleted(lesson, message_id, audience);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Brings the media plane in line with the participant's grants after they changed: each
+    /// declared track whose source is no longer granted is unpublished (subscribers then get
+    /// `publication_removed`) and forgotten, so only a new `publish` + `offer` could bring it
+    /// back, and that offer is refused while the grant is missing.
+    async fn enforce_grants(&mut self) {
+        let Some(joined) = self.joined.as_mut() else {
+            return;
+        };
+        let grants = joined.grants.borrow_and_update().clone();
+        let revoked: Vec<String> = joined
+            .declared
+            .iter()
+            .filter(|(_, source)| !grants.may_publish(**source))
+            .map(|(mid, _)| mid.clone())
+            .collect();
+        let pid = joined.pid;
+        for mid in &revoked {
+            joined.declared.remove(mid);
+        }
+        for mid in revoked {
+            let sfu = self.state.sfu.clone();
+            // A track declared but never offered is unknown to the media plane; nothing to stop.
+            if let Err(e) = self.sfu_call(sfu.unpublish(pid, mid.clone())).await {
+                tracing::debug!(error = %e, mid, "unpublishing a revoked track");
+            }
         }
     }
 
@@ -568,6 +724,27 @@ impl Connection {
         };
         let _ = tokio::time::timeout(FLUSH_ON_CLOSE, flush).await;
     }
+}
+
+/// Resolves when the hub changes the participant's grants; never, before it has joined or
+/// once the hub has let it go.
+async fn grants_changed(grants: Option<&mut watch::Receiver<Grants>>) {
+    let Some(grants) = grants else {
+        return std::future::pending().await;
+    };
+    if grants.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// A hand or stage request's outcome as a reply: these have none on success (everyone
+/// concerned, the sender included, hears of the change).
+fn control(done: Result<(), ControlError>) -> Result<Option<ServerMessage>, (ErrorCode, String)> {
+    done.map(|()| None).map_err(|e| (e.code(), e.to_string()))
+}
+
+fn chat_error(e: ChatError) -> (ErrorCode, String) {
+    (e.code(), e.to_string())
 }
 
 /// Resolves when the hub kicks the connection; never, before it has joined.

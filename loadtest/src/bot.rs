@@ -6,8 +6,9 @@
 //! request, keeps the roster, sends a `ping` now and then, and republishes every server message
 //! on a broadcast channel that tests read with [`wait_event`].
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info_span, warn};
 
 use crate::client::{ClientError, Joined, SignalingClient, SignalingSender};
+use crate::impair;
 use crate::peer::PeerWaitError;
 use crate::publisher::{PublishConfig, PublisherLeg, PublisherSnapshot};
 use crate::report::TrackStats;
@@ -108,6 +110,9 @@ pub struct BotOptions {
     pub timeout: Duration,
     /// How often to send `ping`; `None` sends none.
     pub ping_interval: Option<Duration>,
+    /// Send all media through this UDP relay (an [`impair::Relay`]): the SFU's candidates in
+    /// every SDP the bot receives are rewritten to this address before they are applied.
+    pub via_relay: Option<SocketAddr>,
 }
 
 impl BotOptions {
@@ -125,11 +130,18 @@ impl BotOptions {
             bind_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             timeout: Duration::from_secs(10),
             ping_interval: Some(Duration::from_secs(5)),
+            via_relay: None,
         }
     }
 
     pub fn publishing(mut self, config: PublishConfig) -> Self {
         self.publish = Some(config);
+        self
+    }
+
+    /// Media through the relay at `relay`; see [`BotOptions::via_relay`].
+    pub fn via_relay(mut self, relay: SocketAddr) -> Self {
+        self.via_relay = Some(relay);
         self
     }
 }
@@ -207,6 +219,7 @@ impl Bot {
                 roster: roster.clone(),
                 leg,
                 ping_interval: options.ping_interval,
+                via_relay: options.via_relay,
             })
             .instrument(span.clone()),
         );
@@ -384,6 +397,7 @@ struct MessageLoop {
     roster: Arc<Mutex<Roster>>,
     leg: SubscriberLeg,
     ping_interval: Option<Duration>,
+    via_relay: Option<SocketAddr>,
 }
 
 /// Runs until the socket closes; hands the subscriber leg back so `close` can close it.
@@ -408,8 +422,19 @@ async fn run_messages(mut ml: MessageLoop) -> SubscriberLeg {
 }
 
 impl MessageLoop {
+    /// A remote SDP as the bot's connections should see it. Every server SDP (the answer to a
+    /// publisher offer, each subscriber offer) reaches the bot through this loop, so this is
+    /// the one place media is pointed at a relay.
+    fn remote_sdp<'a>(&self, sdp: &'a str) -> Cow<'a, str> {
+        match self.via_relay {
+            Some(relay) => Cow::Owned(impair::rewrite_candidates(sdp, relay)),
+            None => Cow::Borrowed(sdp),
+        }
+    }
+
     fn deliver_answer(&self, id: &str, sdp: &str) {
-        if !self.replies.deliver(id, Ok(sdp.to_owned())) {
+        let sdp = self.remote_sdp(sdp).into_owned();
+        if !self.replies.deliver(id, Ok(sdp)) {
             warn!("answer to an unknown request {id:?}");
         }
     }
@@ -417,7 +442,8 @@ impl MessageLoop {
     async fn handle(&mut self, msg: ServerMessage) {
         match &msg {
             ServerMessage::Offer { sdp, tracks } => {
-                match self.leg.handle_offer(sdp, tracks).await {
+                let sdp = self.remote_sdp(sdp).into_owned();
+                match self.leg.handle_offer(&sdp, tracks).await {
                     Ok(answer) => {
                         let reply = ClientMessage::Answer {
                             id: None,

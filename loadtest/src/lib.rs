@@ -12,12 +12,16 @@
 //!   packet counter and send time, filled with bytes derived from the counter.
 //! - [`report`] — per-track statistics, a latency histogram, the load run's summary.
 //! - `peer` — building peer connections: codecs, interceptors, the keyframe-request tap.
+//! - [`impair`] — link impairment (loss, delay, jitter, a bandwidth cap): a sans-I/O
+//!   [`impair::Impairment`] per direction and a loopback UDP [`impair::Relay`] a bot's media can
+//!   go through ([`BotOptions::via_relay`]).
 //! - [`fanout`] — the `loadtest fanout` run: one publisher, N subscribers, server cost from
 //!   `/proc` and `/metrics`.
 
 pub mod bot;
 pub mod client;
 pub mod fanout;
+pub mod impair;
 pub mod media;
 mod peer;
 pub mod publisher;
@@ -26,6 +30,7 @@ pub mod subscriber;
 
 pub use bot::{Bot, BotError, BotOptions, wait_event};
 pub use client::{ClientError, RestClient, SignalingClient};
+pub use impair::{Impairment, LinkProfile, Relay};
 pub use peer::PeerWaitError;
 pub use publisher::PublishConfig;
 pub use report::TrackStats;

@@ -10,7 +10,11 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use sfu::{MediaKind, Source};
+pub use sfu::{Layer, MediaKind, Source};
+
+fn best_layer() -> Layer {
+    Layer::High
+}
 
 use crate::grants::Grants;
 use crate::timestamp::Timestamp;
@@ -137,6 +141,18 @@ pub enum ClientMessage {
         id: Option<String>,
         mid: String,
     },
+    /// The subscriber's wishes for one video publication it receives: the best simulcast
+    /// layer it wants (`low`/`medium`/`high`; a small tile needs no more) and whether to
+    /// pause it. Its own link may still hold it lower.
+    SetSubscription {
+        #[serde(default)]
+        id: Option<String>,
+        publication_id: u64,
+        #[serde(default = "best_layer")]
+        max_layer: Layer,
+        #[serde(default)]
+        paused: bool,
+    },
     Ping {
         #[serde(default)]
         id: Option<String>,
@@ -211,6 +227,7 @@ impl ClientMessage {
             | ClientMessage::Candidate { id, .. }
             | ClientMessage::Publish { id, .. }
             | ClientMessage::Unpublish { id, .. }
+            | ClientMessage::SetSubscription { id, .. }
             | ClientMessage::Ping { id }
             | ClientMessage::RaiseHand { id }
             | ClientMessage::LowerHand { id, .. }
@@ -234,6 +251,7 @@ impl ClientMessage {
             ClientMessage::Candidate { .. } => "candidate",
             ClientMessage::Publish { .. } => "publish",
             ClientMessage::Unpublish { .. } => "unpublish",
+            ClientMessage::SetSubscription { .. } => "set_subscription",
             ClientMessage::Ping { .. } => "ping",
             ClientMessage::RaiseHand { .. } => "raise_hand",
             ClientMessage::LowerHand { .. } => "lower_hand",
@@ -257,6 +275,7 @@ const CLIENT_TYPES: &[&str] = &[
     "candidate",
     "publish",
     "unpublish",
+    "set_subscription",
     "ping",
     "raise_hand",
     "lower_hand",

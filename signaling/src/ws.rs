@@ -537,6 +537,18 @@ impl Connection {
                     .map_err(|e| sfu_error_reply(&e))?;
                 Ok(None)
             }
+            ClientMessage::SetSubscription {
+                publication_id,
+                max_layer,
+                paused,
+                ..
+            } => {
+                let publication = sfu::PublicationId(publication_id);
+                self.sfu_call(sfu.set_subscription(pid, publication, max_layer, paused))
+                    .await
+                    .map_err(|e| sfu_error_reply(&e))?;
+                Ok(None)
+            }
             // The SFU is ICE-lite: it learns the client's address from the client's own
             // connectivity checks, so trickled candidates carry nothing it needs.
             ClientMessage::Candidate { .. } => Ok(None),
@@ -767,6 +779,7 @@ async fn kicked(kick: Option<&mut watch::Receiver<Option<Kick>>>) -> Kick {
 fn sfu_error_reply(e: &SfuError) -> (ErrorCode, String) {
     match e {
         SfuError::BadSdp(_) | SfuError::KindMismatch(_) => (ErrorCode::BadSdp, e.to_string()),
+        SfuError::NoSuchSubscription { .. } => (ErrorCode::NotFound, e.to_string()),
         SfuError::NoPendingOffer | SfuError::AlreadyJoined(_) => {
             (ErrorCode::Conflict, e.to_string())
         }

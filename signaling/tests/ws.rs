@@ -241,6 +241,26 @@ async fn garbage_sdp_is_bad_sdp() {
 }
 
 #[tokio::test]
+async fn set_subscription_names_a_publication_it_receives() {
+    let t = TestServer::start().await;
+    let lesson = t.create_lesson("delivery").await;
+    let (mut c, _) = t.join(&t.invite(lesson, "classroom", "Room").await).await;
+    c.send(
+        json!({"type": "set_subscription", "id": "s", "publication_id": 999, "max_layer": "low"}),
+    )
+    .await;
+    let e = c.recv_type("error").await;
+    assert_eq!(e["code"], "not_found", "{e}");
+    assert_eq!(e["id"], "s");
+    c.send(
+        json!({"type": "set_subscription", "id": "b", "publication_id": 1, "max_layer": "ultra"}),
+    )
+    .await;
+    assert_eq!(c.recv_type("error").await["code"], "bad_message");
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn floods_are_rate_limited() {
     let t = TestServer::start_with(|c| c.messages_per_second = 5).await;
     let mut c = t.connect().await;

@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 
 /// A simulcast encoding of one video publication, named by its RTP stream id (rid).
 /// Ordered: `Low < Medium < High`. A publication sent without simulcast is one `High` layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Layer {
     Low,
     Medium,

@@ -135,6 +135,17 @@ impl Room {
             .ok_or(ControlError::NoSuchParticipant(pid))
     }
 
+    /// Whom a request acts on: `target`, or the actor itself when `None`. Acting on someone
+    /// else takes a moderator, and the someone must be in the room.
+    fn acting_on(&self, actor: ParticipantId, target: Option<u64>) -> Result<u64, ControlError> {
+        let target = target.unwrap_or(actor.0);
+        if target != actor.0 {
+            self.require_moderator(actor.0)?;
+            self.member(target)?;
+        }
+        Ok(target)
+    }
+
     fn require_moderator(&self, pid: u64) -> Result<(), ControlError> {
         if self.member(pid)?.base_grants.moderate {
             Ok(())
@@ -372,11 +383,7 @@ impl Hub {
         target: Option<u64>,
     ) -> Result<(), ControlError> {
         self.with_room(lesson, actor, |hub, room| {
-            let target = target.unwrap_or(actor.0);
-            if target != actor.0 {
-                room.require_moderator(actor.0)?;
-                room.member(target)?;
-            }
+            let target = room.acting_on(actor, target)?;
             if room.stage.lower(target) {
                 let message = ServerMessage::HandLowered {
                     participant_id: target,
@@ -470,11 +477,7 @@ impl Hub {
         target: Option<u64>,
     ) -> Result<(), ControlError> {
         self.with_room(lesson, actor, |hub, room| {
-            let target = target.unwrap_or(actor.0);
-            if target != actor.0 {
-                room.require_moderator(actor.0)?;
-                room.member(target)?;
-            }
+            let target = room.acting_on(actor, target)?;
             room.stage.leave(target)?;
             hub.broadcast_stage(room);
             hub.refresh_grants(room, ParticipantId(target));

@@ -272,19 +272,9 @@ impl Router {
         publication: PublicationId,
         format: LegFormat,
     ) -> Result<(), RouterError> {
-        let pubn = self
-            .publications
-            .get_mut(&publication)
-            .ok_or(RouterError::NoSuchPublication(publication))?;
-        let video = pubn.kind == MediaKind::Video;
-        let sub = pubn
-            .subscription(subscriber)
-            .ok_or(RouterError::NoSuchSubscription {
-                subscriber,
-                publication,
-            })?;
+        let (kind, sub) = subscription_mut(&mut self.publications, subscriber, publication)?;
         sub.attach(format);
-        if video {
+        if kind == MediaKind::Video {
             self.allocate(now, subscriber);
             if self.next_allocation.is_none() {
                 let at = now + self.config.allocation_interval;
@@ -305,16 +295,7 @@ impl Router {
         max_layer: Layer,
         paused: bool,
     ) -> Result<(), RouterError> {
-        let pubn = self
-            .publications
-            .get_mut(&publication)
-            .ok_or(RouterError::NoSuchPublication(publication))?;
-        let sub = pubn
-            .subscription(subscriber)
-            .ok_or(RouterError::NoSuchSubscription {
-                subscriber,
-                publication,
-            })?;
+        let (_, sub) = subscription_mut(&mut self.publications, subscriber, publication)?;
         sub.max_layer = max_layer;
         sub.paused = paused;
         self.allocate(now, subscriber);
@@ -417,16 +398,7 @@ impl Router {
         subscriber: ParticipantId,
         publication: PublicationId,
     ) -> Result<(), RouterError> {
-        let pubn = self
-            .publications
-            .get_mut(&publication)
-            .ok_or(RouterError::NoSuchPublication(publication))?;
-        let Some(sub) = pubn.subscription(subscriber) else {
-            return Err(RouterError::NoSuchSubscription {
-                subscriber,
-                publication,
-            });
-        };
+        let (_, sub) = subscription_mut(&mut self.publications, subscriber, publication)?;
         if let Some(layer) = sub.target.or(sub.current) {
             self.request_keyframe(now, publication, layer);
         }
@@ -660,6 +632,25 @@ impl Router {
     fn wake_no_later_than(&mut self, at: Instant) {
         self.wake_at = Some(self.wake_at.map_or(at, |w| w.min(at)));
     }
+}
+
+/// One subscriber's subscription to one publication, and the publication's kind.
+fn subscription_mut(
+    publications: &mut HashMap<PublicationId, Publication>,
+    subscriber: ParticipantId,
+    publication: PublicationId,
+) -> Result<(MediaKind, &mut Subscription), RouterError> {
+    let pubn = publications
+        .get_mut(&publication)
+        .ok_or(RouterError::NoSuchPublication(publication))?;
+    let kind = pubn.kind;
+    let sub = pubn
+        .subscription(subscriber)
+        .ok_or(RouterError::NoSuchSubscription {
+            subscriber,
+            publication,
+        })?;
+    Ok((kind, sub))
 }
 
 #[cfg(test)]

@@ -779,7 +779,9 @@ async fn kicked(kick: Option<&mut watch::Receiver<Option<Kick>>>) -> Kick {
 fn sfu_error_reply(e: &SfuError) -> (ErrorCode, String) {
     match e {
         SfuError::BadSdp(_) | SfuError::KindMismatch(_) => (ErrorCode::BadSdp, e.to_string()),
-        SfuError::NoSuchSubscription { .. } => (ErrorCode::NotFound, e.to_string()),
+        SfuError::NoSuchSubscription { .. } | SfuError::NoSuchPublication(_) => {
+            (ErrorCode::NotFound, e.to_string())
+        }
         SfuError::NoPendingOffer | SfuError::AlreadyJoined(_) => {
             (ErrorCode::Conflict, e.to_string())
         }

@@ -29,6 +29,8 @@ pub(crate) struct Publication {
     pub kind: MediaKind,
     pub layers: [LayerState; 3],
     pub subscriptions: Vec<Subscription>,
+    /// A moderator muted it: nothing is forwarded until it is unmuted.
+    pub muted: bool,
 }
 
 impl Publication {
@@ -51,6 +53,7 @@ impl Publication {
             kind,
             layers: [layer(), layer(), layer()],
             subscriptions: Vec::new(),
+            muted: false,
         }
     }
 

@@ -29,6 +29,9 @@ pub struct LegFormat {
 pub struct Rewriter {
     format: LegFormat,
     state: Option<StreamState>,
+    /// Packets were held back (a mute, a pause): continue after the last one sent, as after
+    /// a change of source, so the subscriber sees no gap to ask retransmissions for.
+    resync: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +55,7 @@ impl Rewriter {
         Rewriter {
             format,
             state: None,
+            resync: false,
         }
     }
 
@@ -59,11 +63,17 @@ impl Rewriter {
         self.format
     }
 
+    /// The next packet continues directly after the last one sent, whatever its numbering.
+    pub fn resync(&mut self) {
+        self.resync = true;
+    }
+
     /// Rewrites `packet` in place for this leg.
     pub fn rewrite(&mut self, now: Instant, packet: &mut rtp::Packet) {
         let header = &mut packet.header;
+        let resync = std::mem::take(&mut self.resync);
         let state = match &mut self.state {
-            Some(state) if state.source_ssrc == header.ssrc => state,
+            Some(state) if state.source_ssrc == header.ssrc && !resync => state,
             previous => {
                 let (seq_offset, ts_offset) = match previous {
                     // First packet ever: keep the publisher's numbering.
@@ -187,6 +197,23 @@ mod tests {
         rw.rewrite(t0 + Duration::from_millis(133), &mut r);
         assert_eq!(r.header.sequence_number, 1);
         assert_eq!(r.header.timestamp, 4_294_967_000u32.wrapping_add(12_000));
+    }
+
+    #[test]
+    fn resync_closes_the_gap_left_by_held_back_packets() {
+        let t0 = Instant::now();
+        let mut rw = Rewriter::new(FORMAT);
+        let mut p = packet(1, 100, 1000);
+        rw.rewrite(t0, &mut p);
+        rw.resync();
+        // Packets 101..=149 were held back (muted); 150 comes 20 ms later.
+        let mut q = packet(1, 150, 1000 + 49 * 960);
+        rw.rewrite(t0 + Duration::from_millis(20), &mut q);
+        assert_eq!(q.header.sequence_number, 101);
+        assert_eq!(q.header.timestamp, 1000 + 1800, "20 ms at 90 kHz");
+        let mut r = packet(1, 151, 1000 + 50 * 960);
+        rw.rewrite(t0 + Duration::from_millis(40), &mut r);
+        assert_eq!(r.header.sequence_number, 102, "then numbering runs on");
     }
 
     #[test]

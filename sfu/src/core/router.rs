@@ -285,6 +285,49 @@ impl Router {
         Ok(())
     }
 
+    /// A moderator mutes (or unmutes) a publication: forwarding stops at once, for everyone.
+    /// On unmute each subscriber continues its numbering without a gap, and video restarts
+    /// from a keyframe, which is requested.
+    pub fn set_muted(
+        &mut self,
+        now: Instant,
+        publication: PublicationId,
+        muted: bool,
+    ) -> Result<(), RouterError> {
+        let pubn = self
+            .publications
+            .get_mut(&publication)
+            .ok_or(RouterError::NoSuchPublication(publication))?;
+        if pubn.muted == muted {
+            return Ok(());
+        }
+        pubn.muted = muted;
+        if muted {
+            return Ok(());
+        }
+        let video = pubn.kind == MediaKind::Video;
+        let mut layers = Vec::new();
+        for sub in &mut pubn.subscriptions {
+            if let Some(rewriter) = sub.rewriter() {
+                rewriter.resync();
+            }
+            if video && let Some(target) = sub.target {
+                sub.current = None;
+                sub.waiting_since = Some(now);
+                layers.push(target);
+            }
+        }
+        layers.sort();
+        layers.dedup();
+        for layer in layers {
+            self.request_keyframe(now, publication, layer);
+        }
+        if video {
+            self.wake_no_later_than(now + self.config.keyframe_retry);
+        }
+        Ok(())
+    }
+
     /// A subscriber's own wishes for one video publication: the best layer it wants (its
     /// video element is small, say) and whether to pause it altogether.
     pub fn set_subscription(
@@ -330,6 +373,9 @@ impl Router {
         state
             .rate
             .record(now, packet.payload.len() + packet.header.marshal_size());
+        if pubn.muted {
+            return Ok(());
+        }
         if pubn.kind == MediaKind::Audio {
             for sub in &mut pubn.subscriptions {
                 let subscriber = sub.subscriber;
@@ -357,6 +403,12 @@ impl Router {
                 // Meanwhile the old layer goes on (below); the new one starts cleanly.
                 if !keyframe {
                     continue;
+                }
+                if sub.current.is_none()
+                    && let Some(rewriter) = sub.rewriter()
+                {
+                    // Resuming after a pause: no gap for the subscriber to ask about.
+                    rewriter.resync();
                 }
                 sub.current = this;
                 sub.waiting_since = None;
@@ -1265,5 +1317,32 @@ mod tests {
         r.handle_rtp(t0, cam, Layer::High, key).unwrap();
         let subscribers: Vec<u32> = forwards(&drain(&mut r)).iter().map(|f| f.1).collect();
         assert_eq!(subscribers, vec![0xC], "the screen fits, the camera waits");
+    }
+
+    #[test]
+    fn a_muted_publication_is_not_forwarded_and_resumes_without_a_gap() {
+        let t0 = Instant::now();
+        let (mut r, audio) = lesson_with_audio(t0);
+        r.handle_rtp(t0, audio, Layer::High, rtp(7, 10, OPUS))
+            .unwrap();
+        drain(&mut r);
+        r.set_muted(t0, audio, true).unwrap();
+        for seq in 11..20 {
+            r.handle_rtp(t0, audio, Layer::High, rtp(7, seq, OPUS))
+                .unwrap();
+        }
+        assert_eq!(forwards(&drain(&mut r)), vec![], "muted at once");
+        r.set_muted(t0, audio, false).unwrap();
+        r.handle_rtp(t0, audio, Layer::High, rtp(7, 20, OPUS))
+            .unwrap();
+        assert_eq!(
+            forwards(&drain(&mut r)),
+            vec![(ROOM_A, 0xA, 11, 111), (ROOM_B, 0xB, 11, 109)],
+            "numbering continues after the last packet sent"
+        );
+        assert_eq!(
+            r.set_muted(t0, PublicationId(77), true),
+            Err(RouterError::NoSuchPublication(PublicationId(77)))
+        );
     }
 }

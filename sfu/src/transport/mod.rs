@@ -112,6 +112,8 @@ pub enum SfuError {
         participant: ParticipantId,
         publication: PublicationId,
     },
+    #[error("no publication {0}")]
+    NoSuchPublication(PublicationId),
     #[error("no offer is waiting for an answer")]
     NoPendingOffer,
     #[error("source {0:?} was declared for a track of the other kind")]
@@ -180,6 +182,11 @@ pub(crate) enum Command {
     SubscriberAnswer {
         participant: ParticipantId,
         sdp: String,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    SetMuted {
+        publication: PublicationId,
+        muted: bool,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
     SetSubscription {
@@ -294,6 +301,17 @@ impl SfuHandle {
         self.request(|reply| Command::SubscriberAnswer {
             participant,
             sdp,
+            reply,
+        })
+        .await
+    }
+
+    /// Mutes or unmutes a publication for everyone (a moderator's decision): forwarding
+    /// stops at once; on unmute video resumes from a requested keyframe.
+    pub async fn set_muted(&self, publication: PublicationId, muted: bool) -> Result<(), SfuError> {
+        self.request(|reply| Command::SetMuted {
+            publication,
+            muted,
             reply,
         })
         .await

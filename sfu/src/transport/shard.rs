@@ -231,6 +231,18 @@ impl Shard {
             } => {
                 let _ = reply.send(self.subscriber_answer(now, participant, sdp));
             }
+            Command::SetMuted {
+                publication,
+                muted,
+                reply,
+            } => {
+                let result = self
+                    .router
+                    .set_muted(now, publication, muted)
+                    .map_err(|_| SfuError::NoSuchPublication(publication));
+                self.process_outputs(now);
+                let _ = reply.send(result);
+            }
             Command::SetSubscription {
                 participant,
                 publication,

@@ -11,9 +11,12 @@
 import { $, icon, applyIcons, toast } from './dom.js';
 import { t, applyI18n } from './i18n.js';
 import { SignalingClient } from './signaling.js';
-import { Subscriber } from './media.js';
+import { Subscriber, emptyStats } from './media.js';
 
 const IDLE_MS = 4000;
+
+/** Simulcast layers, worst first (the SFU's `max_layer` values). */
+const LAYERS = ['low', 'medium', 'high'];
 
 const els = {
   stage: $('#stage'),
@@ -40,6 +43,12 @@ const state = {
   participants: new Map(), // id -> ParticipantInfo
   publications: new Map(), // id -> PublicationInfo
   videoTrack: null,
+  videoPublicationId: null, // the publication shown on the big screen
+  // The best layer this room wants: the smaller of a support/test cap (`limitVideo`) and what
+  // the screen can show; and what the SFU was last told, so a wish is sent once.
+  layerCap: null,
+  screenLayer: 'high',
+  sentSubscription: null, // {publicationId, maxLayer}
   audioTracks: [],
   videoPlaying: false,
   soundBlocked: false,
@@ -145,6 +154,7 @@ function attachMedia() {
     (r.owner && r.owner.role === 'teacher' ? 0 : 2) + (r.pub && r.pub.source === 'camera' ? 0 : 1);
   videos.sort((a, b) => rank(a) - rank(b));
   const video = videos.length ? videos[0].track : null;
+  state.videoPublicationId = videos.length ? videos[0].publicationId : null;
 
   if (video !== state.videoTrack) {
     state.videoTrack = video;
@@ -161,7 +171,71 @@ function attachMedia() {
     els.audio.srcObject = audio.length ? new MediaStream(audio) : null;
     if (audio.length) playAudio();
   }
+  syncSubscription();
   render();
+}
+
+// --- which layer to ask for ----------------------------------------------------------------
+
+function lowerLayer(a, b) {
+  return LAYERS[Math.min(LAYERS.indexOf(a), LAYERS.indexOf(b))];
+}
+
+/**
+ * The layer a picture of this many device pixels in height needs: the SFU's layers are about
+ * 180p / 360p / 720p, and each may be stretched up to 1.5× before it looks soft.
+ */
+function layerForHeight(px) {
+  if (px <= 270) return 'low';
+  if (px <= 540) return 'medium';
+  return 'high';
+}
+
+/** Follows the size of the video on screen: a small window (or a thumbnail) needs less. */
+function watchScreenSize() {
+  if (typeof ResizeObserver === 'undefined') return;
+  new ResizeObserver(() => {
+    const box = els.video.getBoundingClientRect();
+    if (box.width === 0 || box.height === 0) return; // hidden: keep the last wish
+    // object-fit: contain shows a 16:9 picture at most this tall in the box.
+    const shown = Math.min(box.height, (box.width * 9) / 16) * (window.devicePixelRatio || 1);
+    const layer = layerForHeight(shown);
+    if (layer === state.screenLayer) return;
+    state.screenLayer = layer;
+    syncSubscription();
+  }).observe(els.video);
+}
+
+/** The layer this room wants for the teacher's video now. */
+function wantedLayer() {
+  return state.layerCap ? lowerLayer(state.layerCap, state.screenLayer) : state.screenLayer;
+}
+
+/**
+ * Tells the SFU the wanted layer of the publication on screen, when it differs from what it was
+ * last told. A fresh subscription starts at `high` on the server, so that needs no message.
+ * The server answers only a refusal (an `error`, shown as a toast).
+ */
+function syncSubscription() {
+  const publicationId = state.videoPublicationId;
+  if (publicationId === null || publicationId === undefined || !state.signaling) return false;
+  const maxLayer = wantedLayer();
+  const sent = state.sentSubscription;
+  if (sent && sent.publicationId === publicationId) {
+    if (sent.maxLayer === maxLayer) return true;
+  } else if (maxLayer === 'high') {
+    state.sentSubscription = { publicationId, maxLayer };
+    return true;
+  }
+  const ok = state.signaling.send({
+    type: 'set_subscription',
+    publication_id: publicationId,
+    max_layer: maxLayer,
+    paused: false,
+  });
+  // Not sent (socket down): the rejoin that follows starts a fresh subscription and asks again.
+  if (ok) state.sentSubscription = { publicationId, maxLayer };
+  return ok;
 }
 
 /** Starts sound; a browser that wants a gesture first gets the "turn on sound" prompt. */
@@ -179,6 +253,8 @@ function resetMedia() {
   state.subscriber?.close();
   state.subscriber = null;
   state.videoTrack = null;
+  state.videoPublicationId = null;
+  state.sentSubscription = null;
   state.videoPlaying = false;
   state.audioTracks = [];
   els.video.srcObject = null;
@@ -323,13 +399,31 @@ function wire() {
   document.addEventListener('pointermove', wake);
   document.addEventListener('pointerdown', wake);
   wake();
+  watchScreenSize();
 }
 
 // Test and support hook: what this classroom has actually received and decoded.
 window.classroomDebug = {
   async stats() {
-    if (!state.subscriber) return { videoFramesDecoded: 0, audioPacketsReceived: 0, videoFrameHeight: 0 };
-    return state.subscriber.stats();
+    const stats = state.subscriber ? await state.subscriber.stats() : emptyStats();
+    return { ...stats, videoMaxLayer: wantedLayer(), videoPublicationId: state.videoPublicationId };
+  },
+  /**
+   * Caps the teacher's video at `maxLayer` ('low' | 'medium' | 'high'), as a room on a poor link
+   * would. Returns what was asked: `sent` is false while there is no video (it is sent once
+   * one arrives) or the socket is down.
+   */
+  limitVideo(maxLayer) {
+    if (!LAYERS.includes(maxLayer)) throw new Error(`unknown layer ${maxLayer}`);
+    state.layerCap = maxLayer;
+    const sent = syncSubscription();
+    return { publicationId: state.videoPublicationId, maxLayer: wantedLayer(), sent };
+  },
+  /** Lifts the cap of `limitVideo`: the size of the screen decides again. */
+  releaseVideo() {
+    state.layerCap = null;
+    const sent = syncSubscription();
+    return { publicationId: state.videoPublicationId, maxLayer: wantedLayer(), sent };
   },
   state() {
     return {

@@ -8,6 +8,20 @@
 
 const RTC_CONFIG = { bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' };
 
+/**
+ * The camera goes out as three simulcast layers named by rid, so the SFU can give each
+ * classroom the one its link (or its window) can carry: a 720p camera makes ≈180p / 360p / 720p.
+ * The bitrates are caps; the browser drops the top layers first when its estimate is short.
+ */
+export const SIMULCAST_ENCODINGS = Object.freeze([
+  { rid: 'low', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'medium', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'high', maxBitrate: 1_500_000 },
+]);
+
+/** Sources sent in simulcast; a screen share stays one sharp layer, audio has none. */
+const SIMULCAST_SOURCES = new Set(['camera']);
+
 /** Puts VP8 first where the browser allows it: the SFU forwards and records VP8. */
 function preferVp8(transceiver) {
   if (typeof RTCRtpSender === 'undefined' || !RTCRtpSender.getCapabilities) return;
@@ -57,7 +71,12 @@ export class Publisher extends EventTarget {
     );
 
     const added = items.map(({ track, source }) => {
-      const transceiver = pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+      const init = { direction: 'sendonly', streams: [stream] };
+      if (track.kind === 'video' && SIMULCAST_SOURCES.has(source)) {
+        // Fresh objects: the browser may annotate what it is given.
+        init.sendEncodings = SIMULCAST_ENCODINGS.map((e) => ({ ...e }));
+      }
+      const transceiver = pc.addTransceiver(track, init);
       if (track.kind === 'video') preferVp8(transceiver);
       return { transceiver, source };
     });
@@ -72,6 +91,46 @@ export class Publisher extends EventTarget {
     const reply = await this.signaling.request({ type: 'offer', sdp: pc.localDescription.sdp });
     if (this.pc !== pc) return; // closed meanwhile
     await pc.setRemoteDescription({ type: 'answer', sdp: reply.sdp });
+  }
+
+  /**
+   * What each outgoing video layer is doing, from outbound-rtp: one entry per rid (or one
+   * without a rid for a plain track), best layer last. `active` is the encoding's own switch;
+   * `qualityLimitationReason` says why the browser sends less than asked ('bandwidth', 'cpu').
+   */
+  async videoLayers() {
+    if (!this.pc) return [];
+    const active = new Map(); // rid -> active
+    for (const sender of this.pc.getSenders()) {
+      if (!sender.track || sender.track.kind !== 'video') continue;
+      for (const enc of sender.getParameters().encodings || []) active.set(enc.rid ?? '', enc.active !== false);
+    }
+    const report = await this.pc.getStats();
+    let estimate = null;
+    const layers = [];
+    report.forEach((s) => {
+      if (s.type === 'candidate-pair' && s.nominated && s.availableOutgoingBitrate !== undefined) {
+        estimate = s.availableOutgoingBitrate;
+      }
+      if (s.type !== 'outbound-rtp' || s.kind !== 'video') return;
+      layers.push({
+        rid: s.rid ?? '',
+        active: active.get(s.rid ?? '') ?? null,
+        frameWidth: s.frameWidth || 0,
+        frameHeight: s.frameHeight || 0,
+        framesEncoded: s.framesEncoded || 0,
+        framesSent: s.framesSent || 0,
+        bytesSent: s.bytesSent || 0,
+        targetBitrate: s.targetBitrate ?? null,
+        qualityLimitationReason: s.qualityLimitationReason ?? null,
+        encoderImplementation: s.encoderImplementation ?? null,
+        pliCount: s.pliCount || 0,
+        firCount: s.firCount || 0,
+      });
+    });
+    const order = { low: 0, medium: 1, high: 2 };
+    layers.sort((a, b) => (order[a.rid] ?? 3) - (order[b.rid] ?? 3));
+    return layers.map((l) => ({ ...l, availableOutgoingBitrate: estimate }));
   }
 
   get connectionState() {
@@ -164,16 +223,27 @@ export class Subscriber extends EventTarget {
     return out;
   }
 
-  /** Sums inbound-rtp statistics: what a classroom has actually received and decoded. */
+  /**
+   * Sums inbound-rtp statistics: what a classroom has actually received and decoded.
+   * `videoFrameHeight` is the tallest frame decoded last on any video track (the layer the SFU
+   * forwards now); freezes, PLIs and dropped frames tell a stalled decoder from a quiet one.
+   */
   async stats() {
-    const out = { videoFramesDecoded: 0, audioPacketsReceived: 0, videoFrameHeight: 0 };
+    const out = emptyStats();
     if (!this.pc) return out;
     const report = await this.pc.getStats();
     report.forEach((s) => {
       if (s.type !== 'inbound-rtp') return;
       if (s.kind === 'video') {
         out.videoFramesDecoded += s.framesDecoded || 0;
+        out.videoKeyFramesDecoded += s.keyFramesDecoded || 0;
+        out.videoFramesDropped += s.framesDropped || 0;
+        out.videoFreezeCount += s.freezeCount || 0;
+        out.videoPliCount += s.pliCount || 0;
+        out.videoPacketsLost += s.packetsLost || 0;
         out.videoFrameHeight = Math.max(out.videoFrameHeight, s.frameHeight || 0);
+        out.videoFrameWidth = Math.max(out.videoFrameWidth, s.frameWidth || 0);
+        if (s.decoderImplementation) out.videoDecoder = s.decoderImplementation;
       } else if (s.kind === 'audio') {
         out.audioPacketsReceived += s.packetsReceived || 0;
       }
@@ -192,6 +262,22 @@ export class Subscriber extends EventTarget {
     }
     this.mapping.clear();
   }
+}
+
+/** Statistics of a subscriber that has received nothing yet (see `Subscriber.stats`). */
+export function emptyStats() {
+  return {
+    videoFramesDecoded: 0,
+    videoKeyFramesDecoded: 0,
+    videoFramesDropped: 0,
+    videoFreezeCount: 0,
+    videoPliCount: 0,
+    videoPacketsLost: 0,
+    videoFrameHeight: 0,
+    videoFrameWidth: 0,
+    videoDecoder: null,
+    audioPacketsReceived: 0,
+  };
 }
 
 /** Opens camera and microphone with settings that suit a classroom broadcast. */

@@ -769,6 +769,15 @@ window.teacherDebug = {
       camera: !!session?.stream,
     };
   },
+  /** The camera's outgoing layers as the browser sends them (see `Publisher.videoLayers`). */
+  async videoLayers() {
+    return session?.publisher ? session.publisher.videoLayers() : [];
+  },
+  /** The camera's own settings (what getUserMedia gave, before any layer scaling). */
+  cameraSettings() {
+    const track = session?.stream?.getVideoTracks()[0];
+    return track ? track.getSettings() : null;
+  },
 };
 
 applyI18n();

@@ -45,8 +45,9 @@ pub(crate) fn codec(kind: MediaKind) -> RTCRtpCodec {
             mime_type: MIME_TYPE_OPUS.to_owned(),
             clock_rate: 48_000,
             channels: 2,
-            // In-band FEC lets a lossy rural link recover lost voice frames.
-            sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+            // In-band FEC lets a lossy rural link recover lost voice frames; DTX stops sending
+            // during silence, which a classroom listening to one teacher mostly is.
+            sdp_fmtp_line: "minptime=10;useinbandfec=1;usedtx=1".to_owned(),
             rtcp_feedback: vec![],
         },
         MediaKind::Video => RTCRtpCodec {

@@ -347,6 +347,12 @@ impl Router {
 
     /// The subscriber's downlink estimate (bits per second) from its transport's congestion
     /// controller; its video layers follow it.
+    ///
+    /// Not fed by the transport yet: a delay-based estimate (rtc's GCC) cannot rise much above
+    /// what is actually sent, so once a subscriber drops to `Low` the estimate would never allow
+    /// it back up. Feeding it needs probing toward the next layer's rate (padding or RTX probes)
+    /// or a loss-based estimate from receiver reports; until then layers follow availability and
+    /// each subscriber's own `set_subscription`.
     pub fn set_estimate(&mut self, now: Instant, subscriber: ParticipantId, bitrate: u64) {
         if !self.participants.contains_key(&subscriber) {
             return;

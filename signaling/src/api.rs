@@ -14,7 +14,7 @@ use crate::error::{ApiError, Json, Path};
 use crate::lesson::{Lesson, LessonKey, LessonMode, LessonState};
 use crate::protocol::{ParticipantInfo, Role};
 use crate::server::AppState;
-use crate::store::{NewInvite, NewLesson};
+use crate::store::{NewInvite, NewLesson, StoreError};
 use crate::timestamp::Timestamp;
 use crate::token::{Claims, Grants};
 
@@ -235,14 +235,22 @@ async fn end_lesson(
     State(state): State<AppState>,
     Path(id): Path<LessonKey>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let lesson = state
-        .store
-        .end_lesson(id, Timestamp::now())
+    let lesson = end(&state, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no lesson {id}")))?;
+    Ok(Json(lesson))
+}
+
+/// Ends lesson `id` for everyone: marks it ended in the store, then tells every participant
+/// and closes their sockets. `None` if there is no such lesson. The REST call and a
+/// moderator's `end_lesson` over the WebSocket both end a lesson through here.
+pub async fn end(state: &AppState, id: LessonKey) -> Result<Option<Lesson>, StoreError> {
+    let Some(lesson) = state.store.end_lesson(id, Timestamp::now()).await? else {
+        return Ok(None);
+    };
     state.hub.end_lesson(id);
     tracing::info!(lesson = id, "lesson ended");
-    Ok(Json(lesson))
+    Ok(Some(lesson))
 }
 
 #[cfg(test)]

@@ -12,6 +12,10 @@
 //! learns of its new grants through a `watch` and stops the publications they no longer allow.
 //! *Hidden* participants (observers, operators) are shown only to moderators.
 //!
+//! Moderation lives here too: which sources a moderator muted (so a late joiner is told and a
+//! re-publication stays muted) and which identities were removed (so a racing join is
+//! refused). The media plane is muted by the caller, outside the lock.
+//!
 //! A participant whose queue is full is too slow to follow the lesson. It is removed on the
 //! spot (others see it leave as `vanished`) and its connection is told to close, so one slow
 //! socket never blocks or grows the room.
@@ -28,7 +32,7 @@ use crate::lesson::{LessonKey, LessonMode};
 use crate::metrics::Metrics;
 use crate::protocol::{
     ChatAudience, ChatMessage, ClassroomSnapshot, ErrorCode, LeaveReason, LessonSnapshot,
-    ParticipantInfo, PublicationInfo, Role, ServerMessage,
+    ParticipantInfo, PublicationInfo, Role, ServerMessage, Source,
 };
 use crate::stage::{Stage, StageError};
 use crate::timestamp::Timestamp;
@@ -40,6 +44,9 @@ pub enum Kick {
     SlowConsumer,
     /// The lesson ended; `lesson_ended` is the last message queued to it.
     LessonEnded,
+    /// A moderator removed it; `removed` is the last message queued to it, and it has already
+    /// been removed from the lesson.
+    Removed,
 }
 
 /// A joined participant as the hub holds it.
@@ -67,6 +74,8 @@ pub enum HubJoinError {
     QueueFull,
     #[error("this lesson already has {max} classrooms")]
     LessonFull { max: usize },
+    #[error("a moderator removed this participant from the lesson")]
+    Removed,
 }
 
 /// Why a hand or stage request changed nothing.
@@ -80,6 +89,10 @@ pub enum ControlError {
     Hidden,
     #[error("participant {0} is not in this lesson")]
     NoSuchParticipant(u64),
+    #[error("participant {0} publishes no {1:?}")]
+    NoSuchPublication(u64, Source),
+    #[error("a moderator does not remove itself; it leaves")]
+    RemoveSelf,
     #[error(transparent)]
     Stage(#[from] StageError),
 }
@@ -90,7 +103,10 @@ impl ControlError {
             ControlError::NotModerator
             | ControlError::ModeratorsHaveNoHand
             | ControlError::Hidden => ErrorCode::Forbidden,
-            ControlError::NoSuchParticipant(_) => ErrorCode::NotFound,
+            ControlError::NoSuchParticipant(_) | ControlError::NoSuchPublication(..) => {
+                ErrorCode::NotFound
+            }
+            ControlError::RemoveSelf => ErrorCode::Conflict,
             ControlError::Stage(StageError::Full(_)) => ErrorCode::StageFull,
             // Accepting without an invitation is asking for something not granted.
             ControlError::Stage(StageError::NoInvitation(_)) => ErrorCode::Forbidden,
@@ -107,6 +123,9 @@ struct Room {
     /// By publication id, so `joined` lists them in the order they started.
     publications: BTreeMap<u64, PublicationInfo>,
     stage: Stage,
+    /// The sources a moderator muted, by participant: kept while the participant is here, so
+    /// that a new publication of the same source starts muted.
+    muted: HashSet<(u64, Source)>,
 }
 
 impl Room {
@@ -116,7 +135,23 @@ impl Room {
             members: HashMap::new(),
             publications: BTreeMap::new(),
             stage: Stage::new(ModePolicy::for_mode(mode).max_stage),
+            muted: HashSet::new(),
         }
+    }
+
+    fn is_muted(&self, publication: &PublicationInfo) -> bool {
+        self.muted
+            .contains(&(publication.participant_id, publication.source))
+    }
+
+    /// The publication `target` has of `source` now.
+    fn publication_of(&self, target: u64, source: Source) -> Result<u64, ControlError> {
+        self.member(target)?;
+        self.publications
+            .values()
+            .find(|p| p.participant_id == target && p.source == source)
+            .map(|p| p.id)
+            .ok_or(ControlError::NoSuchPublication(target, source))
     }
 
     /// A member's grants now: its own, plus the stage's sources while on stage.
@@ -166,6 +201,9 @@ struct Rooms {
     /// Lessons ended while this process ran, so a join that raced the end is refused. Grows
     /// by one id (8 bytes) per lesson ended; a lesson's row outlives it in the database anyway.
     ended: HashSet<LessonKey>,
+    /// Identities removed from a lesson while this process ran, so that a join racing the
+    /// removal is refused; the store keeps them across restarts, and join checks it first.
+    removed: HashSet<(LessonKey, String)>,
 }
 
 /// Every lesson's live participants.
@@ -203,6 +241,12 @@ impl Hub {
         if rooms.ended.contains(&lesson.id) {
             return Err(HubJoinError::LessonEnded);
         }
+        if rooms
+            .removed
+            .contains(&(lesson.id, member.identity.clone()))
+        {
+            return Err(HubJoinError::Removed);
+        }
         let room = rooms
             .rooms
             .entry(lesson.id)
@@ -239,6 +283,12 @@ impl Hub {
                 stage: room.stage.members().to_vec(),
                 chat,
                 grants: room.current_grants(&member),
+                muted: room
+                    .publications
+                    .values()
+                    .filter(|p| room.is_muted(p))
+                    .map(|p| p.id)
+                    .collect(),
             }),
         };
         if member.outbox.try_send(joined).is_err() {
@@ -276,19 +326,21 @@ impl Hub {
     }
 
     /// Records a publication that started and tells everyone in the lesson, its owner included
-    /// (that is how the owner learns the publication's id).
-    pub fn add_publication(&self, lesson: LessonKey, publication: PublicationInfo) {
+    /// (that is how the owner learns the publication's id). Returns true if a moderator had
+    /// muted its source, so the caller must mute it in the media plane too.
+    pub fn add_publication(&self, lesson: LessonKey, publication: PublicationInfo) -> bool {
         let mut rooms = self.lock();
         let Some(room) = rooms.rooms.get_mut(&lesson) else {
-            return;
+            return false;
         };
         // A late event for a participant that already left must not resurrect its media.
         if !room
             .members
             .contains_key(&ParticipantId(publication.participant_id))
         {
-            return;
+            return false;
         }
+        let muted = room.is_muted(&publication);
         room.publications
             .insert(publication.id, publication.clone());
         self.deliver(
@@ -296,6 +348,100 @@ impl Hub {
             |_, _| true,
             &ServerMessage::PublicationAdded { publication },
         );
+        self.tidy(&mut rooms, lesson);
+        muted
+    }
+
+    /// Checks that `actor` may mute `target`'s `source` and finds the publication to mute;
+    /// changes nothing. The caller mutes it in the media plane, then calls [`Hub::set_muted`].
+    pub fn mute_target(
+        &self,
+        lesson: LessonKey,
+        actor: ParticipantId,
+        target: u64,
+        source: Source,
+    ) -> Result<u64, ControlError> {
+        self.with_room(lesson, actor, |_, room| {
+            room.require_moderator(actor.0)?;
+            room.publication_of(target, source)
+        })
+    }
+
+    /// Records that `target`'s `source` is (un)muted and tells everyone in the lesson.
+    pub fn set_muted(
+        &self,
+        lesson: LessonKey,
+        actor: ParticipantId,
+        target: u64,
+        source: Source,
+        muted: bool,
+    ) -> Result<(), ControlError> {
+        self.with_room(lesson, actor, |hub, room| {
+            room.require_moderator(actor.0)?;
+            let publication_id = room.publication_of(target, source)?;
+            if muted {
+                room.muted.insert((target, source));
+            } else {
+                room.muted.remove(&(target, source));
+            }
+            let message = ServerMessage::Muted {
+                participant_id: target,
+                source,
+                publication_id,
+                muted,
+                by: actor.0,
+            };
+            hub.deliver(room, |_, _| true, &message);
+            Ok(())
+        })
+    }
+
+    /// Checks that `actor` may remove `target`; returns the target's identity, which the
+    /// caller records before calling [`Hub::remove`]. Changes nothing.
+    pub fn removal_target(
+        &self,
+        lesson: LessonKey,
+        actor: ParticipantId,
+        target: u64,
+    ) -> Result<String, ControlError> {
+        self.with_room(lesson, actor, |_, room| {
+            room.require_moderator(actor.0)?;
+            if target == actor.0 {
+                return Err(ControlError::RemoveSelf);
+            }
+            Ok(room.member(target)?.identity.clone())
+        })
+    }
+
+    /// Removes every participant with `identity` (the same invite may be on two sockets):
+    /// each gets `removed` and its connection is told to close; the others see it leave as
+    /// `removed`. Later joins with that identity are refused.
+    pub fn remove(&self, lesson: LessonKey, identity: &str) {
+        let mut rooms = self.lock();
+        rooms.removed.insert((lesson, identity.to_owned()));
+        let Some(room) = rooms.rooms.get_mut(&lesson) else {
+            return;
+        };
+        let targets: Vec<ParticipantId> = room
+            .members
+            .iter()
+            .filter(|(_, m)| m.identity == identity)
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in targets {
+            if let Some(member) = room.members.get(&pid) {
+                let message = ServerMessage::Removed {};
+                // A full queue is dropped: the close that follows says the same thing.
+                if member.outbox.try_send(message.clone()).is_ok() {
+                    self.metrics
+                        .ws_messages_out
+                        .with_label_values(&[message.kind()])
+                        .inc();
+                }
+                let _ = member.kick.send(Some(Kick::Removed));
+            }
+            self.remove_member(room, pid, LeaveReason::Removed);
+        }
         self.tidy(&mut rooms, lesson);
     }
 
@@ -594,6 +740,7 @@ impl Hub {
         let Some(gone) = room.members.remove(&pid) else {
             return false;
         };
+        room.muted.retain(|(p, _)| *p != pid.0);
         self.metrics.participants.dec();
         self.metrics
             .participants_left
@@ -678,13 +825,14 @@ pub fn leave_reason_name(reason: LeaveReason) -> &'static str {
     match reason {
         LeaveReason::Left => "left",
         LeaveReason::Vanished => "vanished",
+        LeaveReason::Removed => "removed",
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{MediaKind, Role, Source};
+    use crate::protocol::{MediaKind, Role};
 
     fn metrics() -> Arc<Metrics> {
         Arc::new(Metrics::new().unwrap())
@@ -993,5 +1141,65 @@ mod tests {
         let (teacher, _ct) = member_as(11, 16, Role::Teacher, LessonMode::Delivery);
         join(&hub, 7, teacher).unwrap();
         assert_eq!(hub.participants(7).len(), 10);
+    }
+
+    #[test]
+    fn moderators_mute_and_remove() {
+        let hub = Hub::new(metrics());
+        let mode = LessonMode::Delivery;
+        let (teacher, mut t) = member_as(1, 32, Role::Teacher, mode);
+        let (class, mut c) = member(2, 32);
+        join(&hub, 7, teacher).unwrap();
+        join(&hub, 7, class).unwrap();
+        let mic = |id| PublicationInfo {
+            id,
+            participant_id: 2,
+            source: Source::Microphone,
+            kind: MediaKind::Audio,
+        };
+        assert!(!hub.add_publication(7, mic(10)));
+        drain(&mut t);
+        drain(&mut c);
+        let (p1, p2) = (ParticipantId(1), ParticipantId(2));
+
+        assert_eq!(
+            hub.mute_target(7, p2, 2, Source::Microphone),
+            Err(ControlError::NotModerator)
+        );
+        assert_eq!(
+            hub.mute_target(7, p1, 2, Source::Camera),
+            Err(ControlError::NoSuchPublication(2, Source::Camera))
+        );
+        assert_eq!(hub.mute_target(7, p1, 2, Source::Microphone), Ok(10));
+        hub.set_muted(7, p1, 2, Source::Microphone, true).unwrap();
+        assert_eq!(kinds(&mut c), vec!["muted"]);
+        // A re-publication of the source stays muted, and a late joiner is told.
+        hub.remove_publication(7, 10);
+        assert!(hub.add_publication(7, mic(11)));
+        let (late, mut l) = member(3, 32);
+        join(&hub, 7, late).unwrap();
+        match &drain(&mut l)[0] {
+            ServerMessage::Joined { classroom, .. } => assert_eq!(classroom.muted, vec![11]),
+            other => panic!("expected joined, got {other:?}"),
+        }
+        drain(&mut t);
+        drain(&mut c);
+
+        assert_eq!(
+            hub.removal_target(7, p2, 3),
+            Err(ControlError::NotModerator)
+        );
+        assert_eq!(hub.removal_target(7, p1, 1), Err(ControlError::RemoveSelf));
+        let identity = hub.removal_target(7, p1, 2).unwrap();
+        hub.remove(7, &identity);
+        assert_eq!(drain(&mut c), vec![ServerMessage::Removed {}]);
+        assert_eq!(*c.kick.borrow(), Some(Kick::Removed));
+        assert!(drain(&mut t).contains(&ServerMessage::ParticipantLeft {
+            participant_id: 2,
+            reason: LeaveReason::Removed
+        }));
+        let (mut again, _a) = member(4, 32);
+        again.identity = identity;
+        assert_eq!(join(&hub, 7, again), Err(HubJoinError::Removed));
     }
 }

@@ -215,6 +215,33 @@ pub enum ClientMessage {
         id: Option<String>,
         message_id: i64,
     },
+    /// A moderator stops forwarding `participant_id`'s publication of `source` for everyone.
+    /// It stays muted, across re-publishing, until `unmute`.
+    Mute {
+        #[serde(default)]
+        id: Option<String>,
+        participant_id: u64,
+        source: Source,
+    },
+    /// A moderator resumes forwarding what `mute` stopped.
+    Unmute {
+        #[serde(default)]
+        id: Option<String>,
+        participant_id: u64,
+        source: Source,
+    },
+    /// A moderator removes a participant: its socket is closed and its invite (its token's
+    /// identity) may not join this lesson again.
+    Remove {
+        #[serde(default)]
+        id: Option<String>,
+        participant_id: u64,
+    },
+    /// A moderator ends the lesson for everyone, as `POST /api/lessons/{id}/end` does.
+    EndLesson {
+        #[serde(default)]
+        id: Option<String>,
+    },
 }
 
 impl ClientMessage {
@@ -238,7 +265,11 @@ impl ClientMessage {
             | ClientMessage::LeaveStage { id }
             | ClientMessage::RemoveFromStage { id, .. }
             | ClientMessage::Chat { id, .. }
-            | ClientMessage::DeleteChat { id, .. } => id.as_deref(),
+            | ClientMessage::DeleteChat { id, .. }
+            | ClientMessage::Mute { id, .. }
+            | ClientMessage::Unmute { id, .. }
+            | ClientMessage::Remove { id, .. }
+            | ClientMessage::EndLesson { id } => id.as_deref(),
         }
     }
 
@@ -263,6 +294,10 @@ impl ClientMessage {
             ClientMessage::RemoveFromStage { .. } => "remove_from_stage",
             ClientMessage::Chat { .. } => "chat",
             ClientMessage::DeleteChat { .. } => "delete_chat",
+            ClientMessage::Mute { .. } => "mute",
+            ClientMessage::Unmute { .. } => "unmute",
+            ClientMessage::Remove { .. } => "remove",
+            ClientMessage::EndLesson { .. } => "end_lesson",
         }
     }
 }
@@ -287,6 +322,10 @@ const CLIENT_TYPES: &[&str] = &[
     "remove_from_stage",
     "chat",
     "delete_chat",
+    "mute",
+    "unmute",
+    "remove",
+    "end_lesson",
 ];
 
 /// What is wrong with a frame a client sent.
@@ -403,6 +442,9 @@ pub struct ClassroomSnapshot {
     /// What this participant may do now.
     #[serde(default)]
     pub grants: Grants,
+    /// The publications a moderator has muted, by id.
+    #[serde(default)]
+    pub muted: Vec<u64>,
 }
 
 /// The lesson as a participant sees it on joining.
@@ -501,6 +543,17 @@ pub enum ServerMessage {
     ChatDeleted {
         message_id: i64,
     },
+    /// To everyone: a moderator (`by`) muted or unmuted `participant_id`'s `source`.
+    Muted {
+        participant_id: u64,
+        source: Source,
+        /// The publication it concerns now; a re-publication of the source stays muted.
+        publication_id: u64,
+        muted: bool,
+        by: u64,
+    },
+    /// To the removed participant only; the server closes its socket after this message.
+    Removed {},
 }
 
 impl ServerMessage {
@@ -525,6 +578,8 @@ impl ServerMessage {
             ServerMessage::GrantsChanged { .. } => "grants_changed",
             ServerMessage::Chat { .. } => "chat",
             ServerMessage::ChatDeleted { .. } => "chat_deleted",
+            ServerMessage::Muted { .. } => "muted",
+            ServerMessage::Removed {} => "removed",
         }
     }
 }
@@ -537,6 +592,8 @@ pub enum LeaveReason {
     Left,
     /// Its socket went silent past the liveness timeout, or its media connection failed.
     Vanished,
+    /// A moderator removed it.
+    Removed,
 }
 
 /// Stable error codes; clients switch on these, so they never change meaning.
@@ -566,6 +623,8 @@ pub enum ErrorCode {
     StageFull,
     /// A chat message longer than the limit.
     ChatTooLong,
+    /// A moderator removed this token's participant from the lesson; it may not rejoin.
+    Removed,
 }
 
 impl ErrorCode {
@@ -592,6 +651,7 @@ impl ErrorCode {
             ErrorCode::LessonFull => "lesson_full",
             ErrorCode::StageFull => "stage_full",
             ErrorCode::ChatTooLong => "chat_too_long",
+            ErrorCode::Removed => "removed",
         }
     }
 }
@@ -649,6 +709,22 @@ mod tests {
             }
         ));
         assert_eq!(m.kind(), "chat");
+        let m = parse_client_message(
+            r#"{"type":"mute","id":"m","participant_id":3,"source":"microphone"}"#,
+        )
+        .unwrap();
+        assert_eq!(m.kind(), "mute");
+        assert_eq!(m.id(), Some("m"));
+        assert!(matches!(
+            parse_client_message(r#"{"type":"end_lesson"}"#),
+            Ok(ClientMessage::EndLesson { id: None })
+        ));
+        let e = parse_client_message(r#"{"type":"remove"}"#).unwrap_err();
+        assert_eq!(e.code, ErrorCode::BadMessage);
+        assert_eq!(
+            serde_json::to_string(&ServerMessage::Removed {}).unwrap(),
+            r#"{"type":"removed"}"#
+        );
         let e = parse_client_message(r#"{"type":"invite_to_stage","id":"i"}"#).unwrap_err();
         assert_eq!(e.code, ErrorCode::BadMessage);
     }
@@ -698,6 +774,7 @@ mod tests {
             ErrorCode::LessonFull,
             ErrorCode::StageFull,
             ErrorCode::ChatTooLong,
+            ErrorCode::Removed,
         ] {
             assert_eq!(
                 serde_json::to_string(&code).unwrap(),

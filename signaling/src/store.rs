@@ -271,6 +271,40 @@ impl Store {
         })
         .transpose()
     }
+
+    /// Records that a moderator (`by`, its identity) removed `identity` from `lesson`.
+    /// Recording it again changes nothing.
+    pub async fn insert_removed(
+        &self,
+        lesson: LessonKey,
+        identity: &str,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO removed_participants (lesson_id, identity, removed_by, removed_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )
+        .bind(lesson)
+        .bind(identity)
+        .bind(by)
+        .bind(at.unix())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Whether `identity` was removed from `lesson`.
+    pub async fn is_removed(&self, lesson: LessonKey, identity: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT 1 FROM removed_participants WHERE lesson_id = ?1 AND identity = ?2",
+        )
+        .bind(lesson)
+        .bind(identity)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
 }
 
 fn chat_from_row(row: &SqliteRow) -> Result<ChatMessage, StoreError> {

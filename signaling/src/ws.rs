@@ -92,6 +92,8 @@ enum End {
     /// The hub removed it for falling behind.
     TooSlow,
     LessonEnded,
+    /// A moderator removed it; the hub has already taken it out of the lesson.
+    Removed,
     JoinTimeout,
     ServerShutdown,
 }
@@ -177,6 +179,7 @@ impl Connection {
                     return match kick {
                         Kick::SlowConsumer => End::TooSlow,
                         Kick::LessonEnded => End::LessonEnded,
+                        Kick::Removed => End::Removed,
                     };
                 }
                 Some(message) = self.outbox_rx.recv() => {
@@ -357,6 +360,14 @@ impl Connection {
             tracing::error!(error = %e, lesson = lesson_key, "join failed");
             (ErrorCode::Internal, "internal error".to_owned())
         };
+        if state
+            .store
+            .is_removed(lesson_key, &claims.sub)
+            .await
+            .map_err(|e| internal(&e))?
+        {
+            return Err(removed_error(lesson_key));
+        }
         let mut lesson = state
             .store
             .lesson(lesson_key)
@@ -440,6 +451,7 @@ impl Connection {
                 ),
                 HubJoinError::QueueFull => (ErrorCode::Unavailable, "try again".to_owned()),
                 HubJoinError::LessonFull { .. } => (ErrorCode::LessonFull, e.to_string()),
+                HubJoinError::Removed => removed_error(lesson_key),
             });
         }
 
@@ -643,7 +655,77 @@ impl Connection {
                 self.state.hub.chat_deleted(lesson, message_id, audience);
                 Ok(None)
             }
+            ClientMessage::Mute {
+                participant_id,
+                source,
+                ..
+            } => self.mute(participant_id, source, true).await,
+            ClientMessage::Unmute {
+                participant_id,
+                source,
+                ..
+            } => self.mute(participant_id, source, false).await,
+            ClientMessage::Remove { participant_id, .. } => {
+                let lesson = joined.lesson;
+                let identity = self
+                    .state
+                    .hub
+                    .removal_target(lesson, pid, participant_id)
+                    .map_err(|e| (e.code(), e.to_string()))?;
+                // Stored first, so that once the others hear of it, it survives a restart.
+                self.state
+                    .store
+                    .insert_removed(lesson, &identity, &joined.claims.sub, Timestamp::now())
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "could not record a removal");
+                        (ErrorCode::Internal, "internal error".to_owned())
+                    })?;
+                self.state.hub.remove(lesson, &identity);
+                tracing::info!(lesson, by = %pid, participant = participant_id, "removed");
+                Ok(None)
+            }
+            ClientMessage::EndLesson { .. } => {
+                if !joined.grants.borrow().moderate {
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "only a moderator may end the lesson".into(),
+                    ));
+                }
+                // This connection hears `lesson_ended` and closes like everyone else's.
+                crate::api::end(&self.state, joined.lesson)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "could not end a lesson");
+                        (ErrorCode::Internal, "internal error".to_owned())
+                    })?;
+                Ok(None)
+            }
         }
+    }
+
+    /// A moderator (un)mutes `target`'s publication of `source`: the media plane stops (or
+    /// resumes) forwarding it first, then everyone hears of it.
+    async fn mute(
+        &self,
+        target: u64,
+        source: Source,
+        muted: bool,
+    ) -> Result<Option<ServerMessage>, (ErrorCode, String)> {
+        let Some(joined) = self.joined.as_ref() else {
+            return Err((ErrorCode::NotJoined, "send join first".into()));
+        };
+        let (lesson, pid) = (joined.lesson, joined.pid);
+        let publication = self
+            .state
+            .hub
+            .mute_target(lesson, pid, target, source)
+            .map_err(|e| (e.code(), e.to_string()))?;
+        let sfu = self.state.sfu.clone();
+        self.sfu_call(sfu.set_muted(sfu::PublicationId(publication), muted))
+            .await
+            .map_err(|e| sfu_error_reply(&e))?;
+        control(self.state.hub.set_muted(lesson, pid, target, source, muted))
     }
 
     /// Brings the media plane in line with the participant's grants after they changed: each
@@ -696,6 +778,7 @@ impl Connection {
             .await;
             let reason = match end {
                 End::Closed | End::ServerShutdown => LeaveReason::Left,
+                End::Removed => LeaveReason::Removed,
                 End::Vanished | End::TooSlow | End::JoinTimeout | End::LessonEnded => {
                     LeaveReason::Vanished
                 }
@@ -714,6 +797,7 @@ impl Connection {
             End::Vanished => return,
             End::TooSlow => (close_code::POLICY, "too slow to follow the lesson"),
             End::LessonEnded => (close_code::NORMAL, "the lesson has ended"),
+            End::Removed => (close_code::POLICY, "removed from the lesson by a moderator"),
             End::JoinTimeout => (close_code::POLICY, "no join in time"),
             End::ServerShutdown => (close_code::AWAY, "the server is shutting down"),
         };
@@ -753,6 +837,13 @@ async fn grants_changed(grants: Option<&mut watch::Receiver<Grants>>) {
 /// concerned, the sender included, hears of the change).
 fn control(done: Result<(), ControlError>) -> Result<Option<ServerMessage>, (ErrorCode, String)> {
     done.map(|()| None).map_err(|e| (e.code(), e.to_string()))
+}
+
+fn removed_error(lesson: LessonKey) -> (ErrorCode, String) {
+    (
+        ErrorCode::Removed,
+        format!("a moderator removed this invite from lesson {lesson}"),
+    )
 }
 
 fn chat_error(e: ChatError) -> (ErrorCode, String) {
@@ -821,15 +912,24 @@ async fn relay_sfu_events(
                 publication,
                 source,
                 kind,
-            } => state.hub.add_publication(
-                lesson,
-                PublicationInfo {
+            } => {
+                let info = PublicationInfo {
                     id: publication.0,
                     participant_id: pid.0,
                     source,
                     kind,
-                },
-            ),
+                };
+                // A moderator muted this source before: the new publication stays muted.
+                // (Its first packets may pass before the media plane hears of it.)
+                if state.hub.add_publication(lesson, info) {
+                    let muting = state.sfu.set_muted(publication, true);
+                    match tokio::time::timeout(state.config.sfu_request_timeout, muting).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::warn!(error = %e, "could not keep a source muted"),
+                        Err(_) => tracing::warn!("could not keep a source muted: timed out"),
+                    }
+                }
+            }
             SfuEvent::PublicationEnded { publication } => {
                 state.hub.remove_publication(lesson, publication.0)
             }

@@ -213,6 +213,19 @@ pub struct Hub {
 }
 
 impl Hub {
+    /// Queues a member's last message and kicks it, so its connection flushes the message
+    /// and closes. A full queue drops the message: the close that follows says the same thing;
+    /// no kick receiver means the connection is already closing.
+    fn last_word(&self, member: &Member, message: ServerMessage, kick: Kick) {
+        if member.outbox.try_send(message.clone()).is_ok() {
+            self.metrics
+                .ws_messages_out
+                .with_label_values(&[message.kind()])
+                .inc();
+        }
+        let _ = member.kick.send(Some(kick));
+    }
+
     pub fn new(metrics: Arc<Metrics>) -> Hub {
         Hub {
             inner: Mutex::new(Rooms::default()),
@@ -430,15 +443,7 @@ impl Hub {
             .collect();
         for pid in targets {
             if let Some(member) = room.members.get(&pid) {
-                let message = ServerMessage::Removed {};
-                // A full queue is dropped: the close that follows says the same thing.
-                if member.outbox.try_send(message.clone()).is_ok() {
-                    self.metrics
-                        .ws_messages_out
-                        .with_label_values(&[message.kind()])
-                        .inc();
-                }
-                let _ = member.kick.send(Some(Kick::Removed));
+                self.last_word(member, ServerMessage::Removed {}, Kick::Removed);
             }
             self.remove_member(room, pid, LeaveReason::Removed);
         }
@@ -706,15 +711,7 @@ impl Hub {
         if let Some(room) = rooms.rooms.remove(&lesson) {
             let message = ServerMessage::LessonEnded { lesson_id: lesson };
             for member in room.members.values() {
-                // A full queue is dropped: the close that follows says the same thing.
-                if member.outbox.try_send(message.clone()).is_ok() {
-                    self.metrics
-                        .ws_messages_out
-                        .with_label_values(&[message.kind()])
-                        .inc();
-                }
-                // No receiver means the connection is already closing.
-                let _ = member.kick.send(Some(Kick::LessonEnded));
+                self.last_word(member, message.clone(), Kick::LessonEnded);
                 self.metrics.participants.dec();
             }
         }

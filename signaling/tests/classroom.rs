@@ -22,21 +22,6 @@ async fn refused(c: &mut Client, messages: &[Value], code: &str) {
     assert_eq!(e["id"], "x", "{e}");
 }
 
-/// Every message queued to `c` so far, by type. A ping is answered after everything queued
-/// before it, and the hub queues a change to everyone before it answers the one who asked,
-/// so once that one has its reply, this sees any broadcast the request caused.
-async fn pending(c: &mut Client) -> Vec<String> {
-    c.send(json!({"type": "ping", "id": "barrier"})).await;
-    let mut seen = Vec::new();
-    loop {
-        let m = c.recv().await;
-        if m["type"] == "pong" && m["id"] == "barrier" {
-            return seen;
-        }
-        seen.push(m["type"].as_str().unwrap_or("?").to_owned());
-    }
-}
-
 #[tokio::test]
 async fn each_mode_sets_each_roles_grants() {
     let t = TestServer::start().await;
@@ -105,7 +90,7 @@ async fn hidden_participants_are_not_announced() {
             "the teacher moderates"
         );
         assert!(
-            pending(&mut class).await.is_empty(),
+            class.pending().await.is_empty(),
             "the classroom is not told a {role} joined"
         );
         let (late, late_joined) = t.join(&t.invite(lesson, "classroom", "Late").await).await;
@@ -118,13 +103,14 @@ async fn hidden_participants_are_not_announced() {
         assert!(listed.is_empty(), "{late_joined}");
         late.close().await;
         teacher.recv_type("participant_left").await;
-        pending(&mut class).await;
+        class.pending().await;
 
         hidden.close().await;
         let left = teacher.recv_type("participant_left").await;
         assert_eq!(left["participant_id"], pid(&joined));
         assert!(
-            !pending(&mut class)
+            !class
+                .pending()
                 .await
                 .contains(&"participant_left".to_owned())
         );
@@ -157,7 +143,7 @@ async fn requests_a_role_may_not_make_are_refused_and_change_nothing() {
         .await;
     let chat_id = c[TEACHER].recv_type("chat").await["message"]["id"].clone();
     for client in c.iter_mut() {
-        pending(client).await;
+        client.pending().await;
     }
 
     let publish_camera = json!({"type": "publish", "mid": "0", "source": "camera"});
@@ -290,7 +276,7 @@ async fn requests_a_role_may_not_make_are_refused_and_change_nothing() {
 
     // Nobody heard of any change...
     for client in c.iter_mut() {
-        assert_eq!(pending(client).await, Vec::<String>::new());
+        assert_eq!(client.pending().await, Vec::<String>::new());
     }
     // ...and a newcomer sees the lesson as it was.
     let (_, fresh) = t.join(&t.invite(lesson, "student", "New").await).await;
@@ -339,7 +325,8 @@ async fn raise_invite_accept_then_leave_moves_grants() {
         json!([a])
     );
     assert!(
-        !pending(&mut teacher)
+        !teacher
+            .pending()
             .await
             .contains(&"grants_changed".to_owned()),
         "only the participant hears of its grants"
@@ -400,7 +387,7 @@ async fn raise_invite_accept_then_leave_moves_grants() {
     class.recv_type("stage_invited").await;
     class.send(json!({"type": "accept_stage"})).await;
     class.recv_type("grants_changed").await;
-    pending(&mut teacher).await;
+    teacher.pending().await;
     class.send(json!({"type": "leave_stage"})).await;
     assert_eq!(teacher.recv_type("stage_changed").await["stage"], json!([]));
     assert_eq!(
@@ -523,8 +510,8 @@ async fn chat_round_trip_history_limits_and_delete() {
     let (mut observer, _) = t
         .join(&t.invite(lesson, "observer", "Inspector").await)
         .await;
-    pending(&mut teacher).await;
-    pending(&mut class).await;
+    teacher.pending().await;
+    class.pending().await;
 
     class
         .send(json!({"type": "chat", "text": "  你好, teacher  "}))
@@ -550,7 +537,7 @@ async fn chat_round_trip_history_limits_and_delete() {
         "observers"
     );
     assert_eq!(observer.recv_type("chat").await["message"]["text"], "note");
-    assert!(pending(&mut class).await.is_empty());
+    assert!(class.pending().await.is_empty());
 
     // Too long, empty, then the rate: five in ten seconds (one already sent).
     let long = "字".repeat(501);

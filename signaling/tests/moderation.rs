@@ -20,19 +20,6 @@ async fn refused(c: &mut Client, mut message: Value, code: &str) {
     assert_eq!(e["id"], "x", "{e}");
 }
 
-/// Every message queued to `c` so far, by type (a ping is answered after them).
-async fn pending(c: &mut Client) -> Vec<String> {
-    c.send(json!({"type": "ping", "id": "barrier"})).await;
-    let mut seen = Vec::new();
-    loop {
-        let m = c.recv().await;
-        if m["type"] == "pong" && m["id"] == "barrier" {
-            return seen;
-        }
-        seen.push(m["type"].as_str().unwrap_or("?").to_owned());
-    }
-}
-
 #[tokio::test]
 async fn only_moderators_mute_remove_or_end() {
     let t = TestServer::start().await;
@@ -53,12 +40,12 @@ async fn only_moderators_mute_remove_or_end() {
         refused(who, json!({"type": "end_lesson"}), "forbidden").await;
     }
     // Nothing happened: nobody left, nothing was muted, the lesson goes on.
-    let seen = pending(&mut teacher).await;
+    let seen = teacher.pending().await;
     assert!(
         seen.iter().all(|k| k == "participant_joined"),
         "the teacher saw {seen:?}"
     );
-    assert!(pending(&mut class).await.iter().all(|k| k != "muted"));
+    assert!(class.pending().await.iter().all(|k| k != "muted"));
     let (status, body) = t
         .call("GET", &format!("/api/lessons/{lesson}"), None, true)
         .await;
@@ -86,8 +73,8 @@ async fn a_removed_classroom_is_closed_and_may_not_rejoin() {
     let (mut class, cj) = t.join(&class_token).await;
     let (mut student, _) = t.join(&t.invite(lesson, "student", "S").await).await;
     let class_id = pid(&cj);
-    pending(&mut teacher).await;
-    pending(&mut class).await;
+    teacher.pending().await;
+    class.pending().await;
 
     teacher
         .send(json!({"type": "remove", "id": "r", "participant_id": class_id}))

@@ -193,6 +193,23 @@ impl Client {
         }
     }
 
+    /// Every message queued to this client so far, by type. A ping is answered after
+    /// everything queued before it, and the hub queues a change to everyone before it answers
+    /// the one who asked, so once that one has its reply, this sees any broadcast the request
+    /// caused.
+    pub async fn pending(&mut self) -> Vec<String> {
+        self.send(serde_json::json!({"type": "ping", "id": "barrier"}))
+            .await;
+        let mut seen = Vec::new();
+        loop {
+            let m = self.recv().await;
+            if m["type"] == "pong" && m["id"] == "barrier" {
+                return seen;
+            }
+            seen.push(m["type"].as_str().unwrap_or("?").to_owned());
+        }
+    }
+
     /// Waits for the server to close the socket; returns the close code, if one was sent.
     pub async fn closed(&mut self) -> Option<u16> {
         loop {

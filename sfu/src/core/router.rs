@@ -764,16 +764,22 @@ mod tests {
     }
 
     const LESSON: LessonId = LessonId(1);
+
+    /// A router with these participants in `LESSON`, all subscribing.
+    fn lesson_with(members: &[ParticipantId]) -> Router {
+        let mut r = Router::new(RouterConfig::default());
+        for &member in members {
+            r.add_participant(LESSON, member, true).unwrap();
+        }
+        r
+    }
     const TEACHER: ParticipantId = ParticipantId(1);
     const ROOM_A: ParticipantId = ParticipantId(2);
     const ROOM_B: ParticipantId = ParticipantId(3);
 
     /// A teacher publishing audio in a lesson with two classrooms, all attached.
     fn lesson_with_audio(t0: Instant) -> (Router, PublicationId) {
-        let mut r = Router::new(RouterConfig::default());
-        r.add_participant(LESSON, TEACHER, true).unwrap();
-        r.add_participant(LESSON, ROOM_A, true).unwrap();
-        r.add_participant(LESSON, ROOM_B, true).unwrap();
+        let mut r = lesson_with(&[TEACHER, ROOM_A, ROOM_B]);
         let audio = r
             .add_publication(TEACHER, Source::Microphone, MediaKind::Audio)
             .unwrap();
@@ -832,9 +838,7 @@ mod tests {
     #[test]
     fn unattached_subscription_receives_nothing() {
         let t0 = Instant::now();
-        let mut r = Router::new(RouterConfig::default());
-        r.add_participant(LESSON, TEACHER, true).unwrap();
-        r.add_participant(LESSON, ROOM_A, true).unwrap();
+        let mut r = lesson_with(&[TEACHER, ROOM_A]);
         let audio = r
             .add_publication(TEACHER, Source::Microphone, MediaKind::Audio)
             .unwrap();
@@ -863,8 +867,7 @@ mod tests {
     #[test]
     fn late_video_subscriber_waits_for_keyframe_and_asks_for_one() {
         let t0 = Instant::now();
-        let mut r = Router::new(RouterConfig::default());
-        r.add_participant(LESSON, TEACHER, true).unwrap();
+        let mut r = lesson_with(&[TEACHER]);
         let cam = r
             .add_publication(TEACHER, Source::Camera, MediaKind::Video)
             .unwrap();
@@ -913,8 +916,7 @@ mod tests {
     #[test]
     fn keyframe_requests_are_throttled_per_publication_and_never_lost() {
         let t0 = Instant::now();
-        let mut r = Router::new(RouterConfig::default());
-        r.add_participant(LESSON, TEACHER, true).unwrap();
+        let mut r = lesson_with(&[TEACHER]);
         let cam = r
             .add_publication(TEACHER, Source::Camera, MediaKind::Video)
             .unwrap();
@@ -972,9 +974,7 @@ mod tests {
     fn keyframe_wait_is_retried_until_a_keyframe_arrives() {
         let t0 = Instant::now();
         let ms = Duration::from_millis;
-        let mut r = Router::new(RouterConfig::default());
-        r.add_participant(LESSON, TEACHER, true).unwrap();
-        r.add_participant(LESSON, ROOM_A, true).unwrap();
+        let mut r = lesson_with(&[TEACHER, ROOM_A]);
         let cam = r
             .add_publication(TEACHER, Source::Camera, MediaKind::Video)
             .unwrap();
@@ -1146,9 +1146,7 @@ mod tests {
     }
 
     fn simulcast_lesson(t0: Instant) -> (Router, PublicationId, Simulcast, Instant) {
-        let mut r = Router::new(RouterConfig::default());
-        r.add_participant(LESSON, TEACHER, true).unwrap();
-        r.add_participant(LESSON, ROOM_A, true).unwrap();
+        let mut r = lesson_with(&[TEACHER, ROOM_A]);
         let cam = r
             .add_publication(TEACHER, Source::Camera, MediaKind::Video)
             .unwrap();
@@ -1299,9 +1297,7 @@ mod tests {
     #[test]
     fn a_short_link_serves_the_screen_before_the_camera() {
         let t0 = Instant::now();
-        let mut r = Router::new(RouterConfig::default());
-        r.add_participant(LESSON, TEACHER, true).unwrap();
-        r.add_participant(LESSON, ROOM_A, true).unwrap();
+        let mut r = lesson_with(&[TEACHER, ROOM_A]);
         let cam = r
             .add_publication(TEACHER, Source::Camera, MediaKind::Video)
             .unwrap();

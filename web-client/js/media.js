@@ -45,23 +45,18 @@ function sendCandidates(pc, signaling) {
 }
 
 /**
- * The publisher connection: sends local tracks to the SFU.
- *
- * Usage: `const pub = new Publisher(signaling); await pub.publish([{track, source}], stream);`
- * Resolves once the SFU's answer is applied; `connectionState` then moves to `connected`.
+ * What both connections share: one RTCPeerConnection to the SFU at a time, its trickled
+ * candidates sent over signaling, and its state re-dispatched as 'state' events.
  */
-export class Publisher extends EventTarget {
+class PeerLeg extends EventTarget {
   constructor(signaling) {
     super();
     this.signaling = signaling;
     this.pc = null;
   }
 
-  /**
-   * @param {{track: MediaStreamTrack, source: 'camera'|'microphone'|'screen'|'screen_audio'}[]} items
-   * @param {MediaStream} stream  the stream the tracks belong to (keeps audio and video in sync)
-   */
-  async publish(items, stream) {
+  /** Opens a fresh connection (closing any previous one) and returns it. */
+  openPc() {
     this.close();
     const pc = new RTCPeerConnection(RTC_CONFIG);
     this.pc = pc;
@@ -69,6 +64,35 @@ export class Publisher extends EventTarget {
     pc.addEventListener('connectionstatechange', () =>
       this.dispatchEvent(new CustomEvent('state', { detail: pc.connectionState })),
     );
+    return pc;
+  }
+
+  get connectionState() {
+    return this.pc ? this.pc.connectionState : 'closed';
+  }
+
+  close() {
+    if (this.pc) {
+      this.pc.close();
+      this.pc = null;
+    }
+  }
+}
+
+/**
+ * The publisher connection: sends local tracks to the SFU.
+ *
+ * Usage: `const pub = new Publisher(signaling); await pub.publish([{track, source}], stream);`
+ * Resolves once the SFU's answer is applied; `connectionState` then moves to `connected`.
+ */
+export class Publisher extends PeerLeg {
+
+  /**
+   * @param {{track: MediaStreamTrack, source: 'camera'|'microphone'|'screen'|'screen_audio'}[]} items
+   * @param {MediaStream} stream  the stream the tracks belong to (keeps audio and video in sync)
+   */
+  async publish(items, stream) {
+    const pc = this.openPc();
 
     const added = items.map(({ track, source }) => {
       const init = { direction: 'sendonly', streams: [stream] };
@@ -133,16 +157,6 @@ export class Publisher extends EventTarget {
     return layers.map((l) => ({ ...l, availableOutgoingBitrate: estimate }));
   }
 
-  get connectionState() {
-    return this.pc ? this.pc.connectionState : 'closed';
-  }
-
-  close() {
-    if (this.pc) {
-      this.pc.close();
-      this.pc = null;
-    }
-  }
 }
 
 /**
@@ -152,11 +166,9 @@ export class Publisher extends EventTarget {
  * Events: 'tracks' (the set of received tracks changed; read `receivers()`),
  * 'state' (detail = connectionState).
  */
-export class Subscriber extends EventTarget {
+export class Subscriber extends PeerLeg {
   constructor(signaling) {
-    super();
-    this.signaling = signaling;
-    this.pc = null;
+    super(signaling);
     this.mapping = new Map(); // mid -> publication id
     // Offers are applied strictly one after another; a second offer arriving while the first
     // is being answered must not interleave with it.
@@ -186,13 +198,8 @@ export class Subscriber extends EventTarget {
 
   ensurePc() {
     if (this.pc) return this.pc;
-    const pc = new RTCPeerConnection(RTC_CONFIG);
-    this.pc = pc;
-    sendCandidates(pc, this.signaling);
+    const pc = this.openPc();
     pc.addEventListener('track', () => this.dispatchEvent(new CustomEvent('tracks')));
-    pc.addEventListener('connectionstatechange', () =>
-      this.dispatchEvent(new CustomEvent('state', { detail: pc.connectionState })),
-    );
     return pc;
   }
 
@@ -251,15 +258,8 @@ export class Subscriber extends EventTarget {
     return out;
   }
 
-  get connectionState() {
-    return this.pc ? this.pc.connectionState : 'closed';
-  }
-
   close() {
-    if (this.pc) {
-      this.pc.close();
-      this.pc = null;
-    }
+    super.close();
     this.mapping.clear();
   }
 }

@@ -14,6 +14,6 @@ pub mod transport;
 
 pub use ids::{LessonId, ParticipantId, PublicationId};
 pub use transport::{
-    Layer, MediaKind, PeerLeg, PeerState, SfuConfig, SfuError, SfuEvent, SfuHandle, SfuStats,
-    Source, TrackMapping, start,
+    Layer, MediaKind, PeerLeg, PeerState, QUALITY_INTERVAL, SfuConfig, SfuError, SfuEvent,
+    SfuHandle, SfuStats, Source, StreamQuality, TapEvent, TrackMapping, start,
 };

@@ -13,18 +13,24 @@
 //! - `layer` — simulcast layers, their bitrates, and up/down-switch hysteresis.
 //! - `keyframe` — keyframe-request throttling.
 //! - `vp8` — VP8 payload descriptors: keyframe detection, picture-id continuity on a switch.
+//! - `estimate` — a subscriber's downlink estimate from the loss it reports.
+//! - `quality` — loss, jitter, round trip and bitrate of the streams the SFU receives and sends.
 
+mod estimate;
 mod keyframe;
 mod layer;
 mod lesson;
 mod publication;
+mod quality;
 mod rewrite;
 mod router;
 mod subscription;
 mod vp8;
 
+pub use estimate::LossEstimate;
 pub use keyframe::KeyframeGate;
 pub use layer::{Layer, LayerHysteresis, RateMeter};
+pub use quality::{InboundStats, OutboundStats, QualitySample, ntp_compact, round_trip};
 pub use rewrite::{LegFormat, Rewriter, seq_newer};
 pub use router::{Output, Router, RouterConfig, RouterError};
 pub use vp8::{Vp8Descriptor, Vp8Munger, vp8_starts_keyframe};

@@ -345,20 +345,22 @@ impl Router {
         Ok(())
     }
 
-    /// The subscriber's downlink estimate (bits per second) from its transport's congestion
-    /// controller; its video layers follow it.
-    ///
-    /// Not fed by the transport yet: a delay-based estimate (rtc's GCC) cannot rise much above
-    /// what is actually sent, so once a subscriber drops to `Low` the estimate would never allow
-    /// it back up. Feeding it needs probing toward the next layer's rate (padding or RTX probes)
-    /// or a loss-based estimate from receiver reports; until then layers follow availability and
-    /// each subscriber's own `set_subscription`.
-    pub fn set_estimate(&mut self, now: Instant, subscriber: ParticipantId, bitrate: u64) {
+    /// The subscriber's downlink estimate (bits per second), or None when its link shows no
+    /// limit; its video layers follow it. The transport feeds a loss-based estimate
+    /// ([`super::LossEstimate`]) from the subscriber's receiver reports: a delay-based one
+    /// (rtc's GCC) cannot rise much above what is actually sent, so a subscriber moved down to
+    /// `Low` would never be estimated able to climb back without probing.
+    pub fn set_estimate(&mut self, now: Instant, subscriber: ParticipantId, bitrate: Option<u64>) {
         if !self.participants.contains_key(&subscriber) {
             return;
         }
-        self.estimates.insert(subscriber, bitrate);
-        self.allocate(now, subscriber);
+        let changed = match bitrate {
+            Some(b) => self.estimates.insert(subscriber, b) != Some(b),
+            None => self.estimates.remove(&subscriber).is_some(),
+        };
+        if changed {
+            self.allocate(now, subscriber);
+        }
     }
 
     /// One RTP packet of one layer from a publisher (a track sent without simulcast is
@@ -1175,7 +1177,7 @@ mod tests {
         let t0 = Instant::now();
         let (mut r, cam, mut sim, now) = simulcast_lesson(t0);
         // The link shrinks to 600 kbit/s: Medium fits, High does not.
-        r.set_estimate(now, ROOM_A, 600_000);
+        r.set_estimate(now, ROOM_A, Some(600_000));
         assert_eq!(requested(&drain(&mut r)), vec![0x20], "down at once");
         // High goes on until Medium's keyframe comes 50 ms later.
         let mut medium_packets = 0;
@@ -1221,7 +1223,7 @@ mod tests {
     fn going_up_waits_for_the_link_to_hold_then_climbs() {
         let t0 = Instant::now();
         let (mut r, cam, mut sim, now) = simulcast_lesson(t0);
-        r.set_estimate(now, ROOM_A, 250_000);
+        r.set_estimate(now, ROOM_A, Some(250_000));
         let (out, now) = run(&mut r, cam, &mut sim, now, 1000, &mut |l| l == Layer::Low);
         assert_eq!(
             forwarded_sources(&out).last(),
@@ -1229,7 +1231,7 @@ mod tests {
             "settled on Low"
         );
         // The link recovers; a noisy estimate must not make it climb at once.
-        r.set_estimate(now, ROOM_A, 5_000_000);
+        r.set_estimate(now, ROOM_A, Some(5_000_000));
         let (out, now) = run(&mut r, cam, &mut sim, now, 2500, &mut |_| true);
         assert_eq!(forwarded_sources(&out), vec![0x10], "held for 2.5 s");
         let (out, _) = run(&mut r, cam, &mut sim, now, 1000, &mut |_| true);
@@ -1250,7 +1252,7 @@ mod tests {
         drain(&mut r);
         r.attach_subscription(now, ROOM_A, voice, format(0xB, 111))
             .unwrap();
-        r.set_estimate(now, ROOM_A, 100_000);
+        r.set_estimate(now, ROOM_A, Some(100_000));
         let out = drain(&mut r);
         assert!(out.contains(&Output::LayerChanged {
             subscriber: ROOM_A,
@@ -1267,7 +1269,7 @@ mod tests {
             "audio on"
         );
         // The link comes back: video returns after the hold, from a keyframe.
-        r.set_estimate(now, ROOM_A, 2_000_000);
+        r.set_estimate(now, ROOM_A, Some(2_000_000));
         let (out, _) = run(&mut r, cam, &mut sim, now, 3500, &mut |_| true);
         assert_eq!(forwarded_sources(&out), vec![0x30]);
     }
@@ -1306,13 +1308,13 @@ mod tests {
             .unwrap();
         drain(&mut r);
         // Room for one stream of ~1.5 Mbit/s (defaults, nothing measured yet).
-        r.set_estimate(t0, ROOM_A, 1_600_000);
+        r.set_estimate(t0, ROOM_A, Some(1_600_000));
         r.attach_subscription(t0, ROOM_A, cam, format(0xA, 96))
             .unwrap();
         r.attach_subscription(t0, ROOM_A, screen, format(0xC, 96))
             .unwrap();
         // Re-share now that both are attached.
-        r.set_estimate(t0, ROOM_A, 1_600_000);
+        r.set_estimate(t0, ROOM_A, Some(1_600_000));
         drain(&mut r);
         let key = rtp(0x55, 1, KEY);
         r.handle_rtp(t0, screen, Layer::High, key.clone()).unwrap();

@@ -8,18 +8,24 @@
 //! - `peer` — one `rtc` peer connection (a participant's publisher or subscriber leg).
 //! - `demux` — which connection a datagram belongs to: ICE ufrag first, then remote address.
 //! - `timers` — a heap of connection deadlines so the loop never scans every connection.
-//! - `keyframe_relay` — the interceptor that lets subscribers' PLI/FIR reach the application.
+//! - `rtcp_relay` — the interceptor that lets subscribers' feedback (PLI/FIR, NACK, receiver
+//!   reports) reach the application.
+//!
+//! A *tap* ([`SfuHandle::tap`]) is a subscriber with no connection: the core treats it like
+//! any other (best layer, keyframe waits, one continuous rewritten stream per publication) and
+//! the shard hands its packets to a channel instead of a peer connection. The recorder is fed
+//! this way, in-process, with no extra WebRTC hop.
 
 mod demux;
-mod keyframe_relay;
 mod peer;
+mod rtcp_relay;
 mod shard;
 mod timers;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -95,6 +101,34 @@ pub enum SfuEvent {
     PublicationEnded { publication: PublicationId },
     /// One of this participant's peer connections changed state.
     PeerStateChanged { leg: PeerLeg, state: PeerState },
+    /// How its streams fared over the last interval (every [`QUALITY_INTERVAL`]): what it
+    /// publishes, as the SFU receives it, and what it receives, as it reports back.
+    Quality {
+        publishing: Vec<StreamQuality>,
+        receiving: Vec<StreamQuality>,
+    },
+}
+
+/// How often each participant gets [`SfuEvent::Quality`].
+pub const QUALITY_INTERVAL: Duration = Duration::from_secs(2);
+
+/// One stream's quality over the last interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamQuality {
+    pub publication: PublicationId,
+    /// The simulcast layer: received (publishing) or forwarded now (receiving); none for audio.
+    pub layer: Option<Layer>,
+    pub bitrate_bps: u64,
+    /// Fraction of packets lost, 0.0 to 1.0: seen by the SFU (publishing) or reported by the
+    /// subscriber (receiving).
+    pub loss: f32,
+    pub jitter_ms: f32,
+    /// Round trip to the subscriber (receiving only, once it has reported on a sender report).
+    pub rtt_ms: Option<u32>,
+    /// Packets the subscriber asked to have resent, in all (receiving only).
+    pub nacks: u64,
+    /// Keyframes the subscriber asked for, in all (receiving only).
+    pub keyframe_requests: u64,
 }
 
 /// Why the SFU refused a request.
@@ -130,6 +164,27 @@ pub enum SfuError {
     Bind(#[source] std::io::Error),
 }
 
+/// What a tap receives, in order, on its channel.
+#[derive(Debug)]
+pub enum TapEvent {
+    /// A publication of the lesson is now tapped; its packets follow.
+    PublicationAdded {
+        publication: PublicationId,
+        owner: ParticipantId,
+        source: Source,
+        kind: MediaKind,
+    },
+    /// One packet as the core forwards it: SSRC, sequence numbers and timestamps continuous
+    /// across layer switches and publisher restarts; `at` is when the shard received it.
+    Packet {
+        publication: PublicationId,
+        at: Instant,
+        packet: rtc::rtp::Packet,
+    },
+    /// The publication ended (or the tap stopped receiving it).
+    PublicationRemoved { publication: PublicationId },
+}
+
 /// Counters of the whole media plane, read by `/metrics`.
 #[derive(Debug, Default)]
 pub struct SfuStats {
@@ -149,6 +204,8 @@ pub struct SfuStats {
     pub udp_send_errors: AtomicU64,
     /// Events dropped because a participant's event queue was full.
     pub events_dropped: AtomicU64,
+    /// Tap events (packets for a recorder) dropped because the tap's queue was full.
+    pub tap_events_dropped: AtomicU64,
     pub peer_connections: AtomicU64,
     pub participants: AtomicU64,
     pub publications: AtomicU64,
@@ -194,6 +251,17 @@ pub(crate) enum Command {
         publication: PublicationId,
         max_layer: Layer,
         paused: bool,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Tap {
+        lesson: LessonId,
+        tap: ParticipantId,
+        sink: mpsc::Sender<TapEvent>,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    RequestKeyframe {
+        tap: ParticipantId,
+        publication: PublicationId,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
     Leave {
@@ -331,6 +399,40 @@ impl SfuHandle {
             publication,
             max_layer,
             paused,
+            reply,
+        })
+        .await
+    }
+
+    /// Taps a lesson's media: every publication, now and later, reaches `sink` as [`TapEvent`]s
+    /// until [`SfuHandle::leave`] with `tap`, which names the tap like a participant (and must
+    /// not be one). The shard never waits for the sink: a full queue drops the event, counted
+    /// in [`SfuStats::tap_events_dropped`]; a closed one ends the tap.
+    pub async fn tap(
+        &self,
+        lesson: LessonId,
+        tap: ParticipantId,
+        sink: mpsc::Sender<TapEvent>,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::Tap {
+            lesson,
+            tap,
+            sink,
+            reply,
+        })
+        .await
+    }
+
+    /// Asks the publisher of `publication` for a keyframe on behalf of `tap` (a recorder that
+    /// wants a seek point), as a subscriber's PLI would: throttled like any other.
+    pub async fn request_keyframe(
+        &self,
+        tap: ParticipantId,
+        publication: PublicationId,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::RequestKeyframe {
+            tap,
+            publication,
             reply,
         })
         .await

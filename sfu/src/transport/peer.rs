@@ -24,8 +24,8 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 
 use super::PeerLeg;
-use super::keyframe_relay::{KeyframeRelay, SLOT};
-use crate::core::{Layer, LegFormat, MediaKind};
+use super::rtcp_relay::{RtcpRelay, SLOT};
+use crate::core::{InboundStats, Layer, LegFormat, MediaKind, OutboundStats};
 use crate::ids::{ParticipantId, PublicationId};
 
 /// A connection's key in its shard; never reused within a process.
@@ -137,6 +137,8 @@ pub(crate) struct Peer {
     pub publication_by_ssrc: HashMap<u32, (PublicationId, Layer)>,
     /// Publisher leg: the receiver of each publication, for keyframe requests.
     pub receiver_of: HashMap<PublicationId, RTCRtpReceiverId>,
+    /// Publisher leg: loss, jitter and bitrate of each incoming SSRC.
+    pub inbound: HashMap<u32, InboundStats>,
     /// Subscriber leg: the local track id of each sender → its publication.
     pub publication_by_track: HashMap<String, PublicationId>,
     pub senders: HashMap<PublicationId, Sender>,
@@ -152,6 +154,10 @@ pub(crate) struct Sender {
     pub negotiated: bool,
     /// Forwarding started: it was negotiated and the leg is connected.
     pub attached: bool,
+    /// What it sent and what the subscriber reported about it.
+    pub stats: OutboundStats,
+    /// The layer the core forwards now (video).
+    pub layer: Option<Layer>,
 }
 
 impl Peer {
@@ -171,7 +177,7 @@ impl Peer {
             .build();
         let mut engine = media_engine()?;
         let registry = register_default_interceptors(Registry::new(), &mut engine)?;
-        let registry = registry.with(Slot::from(SLOT), KeyframeRelay::default());
+        let registry = registry.with(Slot::from(SLOT), RtcpRelay::default());
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_setting_engine(settings)
@@ -196,6 +202,7 @@ impl Peer {
             leg,
             publication_by_ssrc: HashMap::new(),
             receiver_of: HashMap::new(),
+            inbound: HashMap::new(),
             publication_by_track: HashMap::new(),
             senders: HashMap::new(),
         })

@@ -24,6 +24,9 @@ use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
@@ -35,15 +38,49 @@ use tracing::{debug, info, warn};
 
 use super::demux::{Demux, Route, is_stun_success};
 use super::peer::{ConnKey, Peer, Sender, codec, leg_format, random_token};
+use super::rtcp_relay::is_keyframe_request;
 use super::timers::Timers;
-use super::{Command, PeerLeg, PeerState, SfuConfig, SfuError, SfuEvent, SfuStats, TrackMapping};
-use crate::core::{Layer, MediaKind, Output, Router, RouterConfig, Source};
+use super::{
+    Command, PeerLeg, PeerState, QUALITY_INTERVAL, SfuConfig, SfuError, SfuEvent, SfuStats,
+    StreamQuality, TapEvent, TrackMapping,
+};
+use crate::core::{
+    InboundStats, Layer, LossEstimate, MediaKind, OutboundStats, Output, Router, RouterConfig,
+    Source, ntp_compact, round_trip,
+};
 use crate::ids::{LessonId, ParticipantId, PublicationId};
 
 /// Datagrams read per wake-up before the loop looks at commands and timers again.
 const RECV_BATCH: usize = 64;
 /// Larger than any datagram a WebRTC peer sends (they keep under the path MTU).
 const RECV_BUFFER: usize = 4096;
+
+/// Wall-clock time for RTCP's NTP fields, read once and carried forward on the monotonic clock
+/// (as `rtc`'s sender reports do), so a clock step does not make round trips jump.
+struct WallClock {
+    at: Instant,
+    since_unix_epoch: Duration,
+}
+
+impl WallClock {
+    fn now() -> WallClock {
+        WallClock {
+            at: Instant::now(),
+            since_unix_epoch: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default(),
+        }
+    }
+
+    fn since_unix_epoch(&self, now: Instant) -> Duration {
+        self.since_unix_epoch + now.saturating_duration_since(self.at)
+    }
+}
+
+/// The sender of a subscriber leg whose SSRC is `ssrc`.
+fn sender_by_ssrc(peer: &mut Peer, ssrc: u32) -> Option<&mut Sender> {
+    peer.senders.values_mut().find(|s| s.format.ssrc == ssrc)
+}
 
 /// Binds the shard's socket and starts its loop on a dedicated thread. Returns the address
 /// advertised in ICE candidates.
@@ -108,6 +145,8 @@ struct Participant {
     /// Senders changed while an offer was out: offer again after the answer.
     renegotiate: bool,
     subscriber_connected: bool,
+    /// Its downlink, from the loss it reports; its video layers follow it.
+    downlink: LossEstimate,
 }
 
 struct Shard {
@@ -121,6 +160,12 @@ struct Shard {
     demux: Demux,
     timers: Timers,
     participants: HashMap<ParticipantId, Participant>,
+    /// Subscribers with no connection, fed through a channel (see [`super::TapEvent`]).
+    taps: HashMap<ParticipantId, mpsc::Sender<TapEvent>>,
+    wall_clock: WallClock,
+    /// When quality was last reported, and when it is next due.
+    quality_at: Instant,
+    next_quality: Instant,
     /// Connections touched this turn whose deadline must be re-read.
     dirty: HashSet<ConnKey>,
 }
@@ -145,6 +190,10 @@ impl Shard {
             demux: Demux::default(),
             timers: Timers::default(),
             participants: HashMap::new(),
+            taps: HashMap::new(),
+            wall_clock: WallClock::now(),
+            quality_at: Instant::now(),
+            next_quality: Instant::now() + QUALITY_INTERVAL,
             dirty: HashSet::new(),
         }
     }
@@ -154,11 +203,18 @@ impl Shard {
         loop {
             let now = Instant::now();
             self.handle_timers(now);
+            if now >= self.next_quality {
+                self.report_quality(now);
+            }
             self.reschedule(now);
-            let deadline = match (self.timers.next(), self.router.poll_timeout()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let deadline = [
+                self.timers.next(),
+                self.router.poll_timeout(),
+                Some(self.next_quality),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             let sleep = async {
                 match deadline {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -260,6 +316,29 @@ impl Shard {
                 self.process_outputs(now);
                 let _ = reply.send(result);
             }
+            Command::Tap {
+                lesson,
+                tap,
+                sink,
+                reply,
+            } => {
+                let _ = reply.send(self.tap(now, lesson, tap, sink));
+            }
+            Command::RequestKeyframe {
+                tap,
+                publication,
+                reply,
+            } => {
+                let result = self
+                    .router
+                    .handle_keyframe_request(now, tap, publication)
+                    .map_err(|_| SfuError::NoSuchSubscription {
+                        participant: tap,
+                        publication,
+                    });
+                self.process_outputs(now);
+                let _ = reply.send(result);
+            }
             Command::Leave { participant } => self.leave(now, participant),
             Command::Shutdown { .. } => unreachable!("handled by the loop"),
         }
@@ -305,6 +384,7 @@ impl Shard {
                 awaiting_answer: false,
                 renegotiate: false,
                 subscriber_connected: false,
+                downlink: LossEstimate::default(),
             },
         );
         if let Err(e) = self.router.add_participant(lesson, participant, true) {
@@ -425,7 +505,46 @@ impl Shard {
         Ok(())
     }
 
+    fn tap(
+        &mut self,
+        now: Instant,
+        lesson: LessonId,
+        tap: ParticipantId,
+        sink: mpsc::Sender<TapEvent>,
+    ) -> Result<(), SfuError> {
+        if self.participants.contains_key(&tap) || self.taps.contains_key(&tap) {
+            return Err(SfuError::AlreadyJoined(tap));
+        }
+        self.router
+            .add_participant(lesson, tap, true)
+            .map_err(|e| SfuError::Internal(e.to_string()))?;
+        self.taps.insert(tap, sink);
+        self.process_outputs(now);
+        Ok(())
+    }
+
+    /// Hands a tap one event without waiting; a tap whose receiver is gone is removed.
+    fn tap_send(&mut self, now: Instant, tap: ParticipantId, event: TapEvent) {
+        let Some(sink) = self.taps.get(&tap) else {
+            return;
+        };
+        match sink.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                SfuStats::add(&self.stats.tap_events_dropped, 1);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.leave(now, tap),
+        }
+    }
+
     fn leave(&mut self, now: Instant, participant: ParticipantId) {
+        if self.taps.remove(&participant).is_some() {
+            if let Err(e) = self.router.remove_participant(participant) {
+                debug!(%participant, error = %e, "router had no such tap");
+            }
+            self.process_outputs(now);
+            return;
+        }
         let Some(p) = self.participants.remove(&participant) else {
             return;
         };
@@ -554,6 +673,99 @@ impl Shard {
             {
                 debug!(%participant, error = %e, "subscription went away before attaching");
             }
+        }
+        self.process_outputs(now);
+    }
+
+    /// Tells every participant how its streams fared since the last report.
+    fn report_quality(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.quality_at);
+        self.quality_at = now;
+        self.next_quality = now + QUALITY_INTERVAL;
+        let mut reports = Vec::new();
+        let mut estimates = Vec::new();
+        for (&participant, p) in self.participants.iter_mut() {
+            let mut publishing = Vec::new();
+            if let Some(peer) = p.publisher.and_then(|k| self.peers.get_mut(&k)) {
+                // An SSRC no longer carried (an encoder restart) is forgotten.
+                let carried = &peer.publication_by_ssrc;
+                peer.inbound.retain(|ssrc, _| carried.contains_key(ssrc));
+                for (ssrc, stats) in peer.inbound.iter_mut() {
+                    let Some(&(publication, layer)) = carried.get(ssrc) else {
+                        continue;
+                    };
+                    let video = matches!(
+                        self.router.publication(publication),
+                        Some((_, _, MediaKind::Video))
+                    );
+                    let sample = stats.interval(elapsed);
+                    publishing.push(StreamQuality {
+                        publication,
+                        layer: video.then_some(layer),
+                        bitrate_bps: sample.bitrate_bps,
+                        loss: sample.loss,
+                        jitter_ms: sample.jitter_ms,
+                        rtt_ms: None,
+                        nacks: 0,
+                        keyframe_requests: 0,
+                    });
+                }
+            }
+            let mut receiving = Vec::new();
+            if let Some(peer) = self.peers.get_mut(&p.subscriber) {
+                for (&publication, sender) in peer.senders.iter_mut().filter(|(_, s)| s.attached) {
+                    let sample = sender.stats.interval(elapsed);
+                    receiving.push(StreamQuality {
+                        publication,
+                        layer: sender.layer,
+                        bitrate_bps: sample.bitrate_bps,
+                        loss: sample.loss,
+                        jitter_ms: sample.jitter_ms,
+                        rtt_ms: sample
+                            .rtt
+                            .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
+                        nacks: sender.stats.nacks,
+                        keyframe_requests: sender.stats.keyframe_requests,
+                    });
+                }
+            }
+            if !receiving.is_empty() {
+                // The loss of what it received, weighted by rate: a lossy audio stream alone
+                // says little about the link's room for video.
+                let sending: u64 = receiving.iter().map(|q| q.bitrate_bps).sum();
+                let lost: f64 = receiving
+                    .iter()
+                    .map(|q| f64::from(q.loss) * q.bitrate_bps as f64)
+                    .sum();
+                let loss = if sending == 0 {
+                    0.0
+                } else {
+                    (lost / sending as f64) as f32
+                };
+                let before = p.downlink.bitrate();
+                let after = p.downlink.update(now, loss, sending);
+                if after != before {
+                    debug!(%participant, loss, sending, ?after, "downlink estimate");
+                    estimates.push((participant, after));
+                }
+            }
+            if !publishing.is_empty() || !receiving.is_empty() {
+                publishing.sort_by_key(|q| (q.publication, q.layer));
+                receiving.sort_by_key(|q| q.publication);
+                reports.push((
+                    participant,
+                    SfuEvent::Quality {
+                        publishing,
+                        receiving,
+                    },
+                ));
+            }
+        }
+        for (participant, report) in reports {
+            self.emit(participant, report);
+        }
+        for (participant, estimate) in estimates {
+            self.router.set_estimate(now, participant, estimate);
         }
         self.process_outputs(now);
     }
@@ -787,21 +999,73 @@ impl Shard {
                 else {
                     return;
                 };
+                let clock_rate = match self.router.publication(publication) {
+                    Some((_, _, MediaKind::Audio)) => 48_000,
+                    _ => 90_000,
+                };
+                peer.inbound
+                    .entry(packet.header.ssrc)
+                    .or_insert_with(|| InboundStats::new(clock_rate))
+                    .on_packet(
+                        now,
+                        packet.header.sequence_number,
+                        packet.header.timestamp,
+                        packet.payload.len() + 12,
+                    );
                 if let Err(e) = self.router.handle_rtp(now, publication, layer, packet) {
                     debug!(error = %e, "packet for a publication that is gone");
                 }
             }
             RTCMessage::RtcpPacket(track, packets) if peer.leg == PeerLeg::Subscriber => {
+                let participant = peer.participant;
+                let arrival = ntp_compact(self.wall_clock.since_unix_epoch(now));
+                let mut keyframe_requests = 0;
+                for packet in &packets {
+                    let any = packet.as_any();
+                    if is_keyframe_request(packet.as_ref()) {
+                        keyframe_requests += 1;
+                    } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
+                        if let Some(sender) = sender_by_ssrc(peer, nack.media_ssrc) {
+                            let lost: usize =
+                                nack.nacks.iter().map(|n| n.packet_list().len()).sum();
+                            sender.stats.nacks += lost as u64;
+                        }
+                    } else {
+                        let reports = if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                            &rr.reports
+                        } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                            &sr.reports
+                        } else {
+                            continue;
+                        };
+                        for block in reports {
+                            if let Some(sender) = sender_by_ssrc(peer, block.ssrc) {
+                                let rtt =
+                                    round_trip(arrival, block.last_sender_report, block.delay);
+                                sender.stats.on_report(
+                                    block.fraction_lost,
+                                    block.jitter,
+                                    sender.format.clock_rate,
+                                    rtt,
+                                );
+                            }
+                        }
+                    }
+                }
+                if keyframe_requests == 0 {
+                    return;
+                }
+                // Keyframe requests are routed by the track they name.
                 let Some(&publication) = peer.publication_by_track.get(&track) else {
                     return;
                 };
-                let participant = peer.participant;
-                SfuStats::add(&self.stats.keyframe_requests_received, packets.len() as u64);
-                // The relay interceptor passes only PLI and FIR, so each is a keyframe request.
-                if !packets.is_empty()
-                    && let Err(e) =
-                        self.router
-                            .handle_keyframe_request(now, participant, publication)
+                if let Some(sender) = peer.senders.get_mut(&publication) {
+                    sender.stats.keyframe_requests += keyframe_requests;
+                }
+                SfuStats::add(&self.stats.keyframe_requests_received, keyframe_requests);
+                if let Err(e) = self
+                    .router
+                    .handle_keyframe_request(now, participant, publication)
                 {
                     debug!(error = %e, "keyframe request for a subscription that is gone");
                 }
@@ -822,7 +1086,62 @@ impl Shard {
                     subscriber,
                     publication,
                     packet,
+                } if self.taps.contains_key(&subscriber) => self.tap_send(
+                    now,
+                    subscriber,
+                    TapEvent::Packet {
+                        publication,
+                        at: now,
+                        packet,
+                    },
+                ),
+                Output::Forward {
+                    subscriber,
+                    publication,
+                    packet,
                 } => self.forward(now, subscriber, publication, packet),
+                Output::SubscriptionAdded {
+                    subscriber,
+                    publication,
+                    kind,
+                    source,
+                } if self.taps.contains_key(&subscriber) => {
+                    let Some((owner, ..)) = self.router.publication(publication) else {
+                        continue;
+                    };
+                    // A tap has no negotiation to wait for: it receives at once, in the
+                    // format a browser would (the recorder reads payload types and clocks).
+                    let ssrc = u32::try_from(publication.0 & u64::from(u32::MAX)).unwrap_or(1);
+                    if let Err(e) = self.router.attach_subscription(
+                        now,
+                        subscriber,
+                        publication,
+                        leg_format(kind, ssrc),
+                    ) {
+                        debug!(error = %e, "tapped publication went away before attaching");
+                        continue;
+                    }
+                    self.tap_send(
+                        now,
+                        subscriber,
+                        TapEvent::PublicationAdded {
+                            publication,
+                            owner,
+                            source,
+                            kind,
+                        },
+                    );
+                }
+                Output::SubscriptionRemoved {
+                    subscriber,
+                    publication,
+                } if self.taps.contains_key(&subscriber) => {
+                    self.tap_send(
+                        now,
+                        subscriber,
+                        TapEvent::PublicationRemoved { publication },
+                    );
+                }
                 Output::RequestKeyframe {
                     publisher,
                     publication,
@@ -850,6 +1169,14 @@ impl Shard {
                     layer,
                 } => {
                     debug!(%subscriber, %publication, ?layer, "subscription layer changed");
+                    if let Some(sender) = self
+                        .participants
+                        .get(&subscriber)
+                        .and_then(|p| self.peers.get_mut(&p.subscriber))
+                        .and_then(|peer| peer.senders.get_mut(&publication))
+                    {
+                        sender.layer = layer;
+                    }
                 }
                 Output::PublicationRemoved { owner, publication } => {
                     if let Some(p) = self.participants.get_mut(&owner) {
@@ -884,17 +1211,18 @@ impl Shard {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
-        let Some(sender) = peer.senders.get(&publication) else {
+        let Some(sender) = peer.senders.get_mut(&publication) else {
             return;
         };
-        let bytes = packet.payload.len() as u64 + 12;
+        let bytes = packet.payload.len() + 12;
         let Some(mut rtp_sender) = peer.pc.rtp_sender(sender.id) else {
             return;
         };
         match rtp_sender.write_rtp(now, packet) {
             Ok(()) => {
+                sender.stats.on_sent(bytes);
                 SfuStats::add(&self.stats.rtp_packets_out, 1);
-                SfuStats::add(&self.stats.rtp_bytes_out, bytes);
+                SfuStats::add(&self.stats.rtp_bytes_out, bytes as u64);
             }
             Err(e) => {
                 SfuStats::add(&self.stats.forward_errors, 1);
@@ -992,6 +1320,8 @@ impl Shard {
                         offered: false,
                         negotiated: false,
                         attached: false,
+                        stats: OutboundStats::default(),
+                        layer: None,
                     },
                 );
             }

@@ -1,0 +1,131 @@
+//! A subscriber's downlink estimate from the loss its receiver reports show.
+//!
+//! Why loss and not delay: `rtc`'s GCC is delay-based, and a delay-based estimate cannot rise
+//! much above what is actually sent, so a subscriber moved down to the low layer would never
+//! be estimated able to take more (see [`super::Router::set_estimate`]). Loss, as in GCC's
+//! loss-based controller (draft-ietf-rmcat-gcc §6), works from what is sent: more than 10 %
+//! lost means the link cannot carry the rate, under 2 % means it can take more, in between
+//! hold. A link that never loses much has no estimate at all, so only availability and the
+//! subscriber's wishes limit it; an estimate that climbs past every layer's need is dropped.
+//! Rural links lose ~2 % at random whatever the rate, which is why the band to hold is wide.
+
+use std::time::{Duration, Instant};
+
+/// Above this loss the link is overloaded.
+const OVERLOADED_LOSS: f32 = 0.10;
+/// Below this loss the link has room.
+const ROOM_LOSS: f32 = 0.02;
+/// How fast the estimate climbs while the link has room: ×1.08 per second, so from audio
+/// only (~40 kbit/s) to the low video layer takes ~20 s and from low to high ~30 s. Slow on
+/// purpose: climbing too eagerly on a rural link refills its queue and loses packets again.
+const GROWTH_PER_SECOND: f64 = 1.08;
+/// An estimate above this limits nothing any layer needs: the link is taken as unlimited.
+const UNLIMITED_BPS: u64 = 20_000_000;
+/// Nothing is estimated below this (it would only pause audio's companions for good).
+const FLOOR_BPS: u64 = 30_000;
+
+#[derive(Debug, Clone, Default)]
+pub struct LossEstimate {
+    bitrate: Option<u64>,
+    updated: Option<Instant>,
+}
+
+impl LossEstimate {
+    /// The estimate now: None while the link shows no limit.
+    pub fn bitrate(&self) -> Option<u64> {
+        self.bitrate
+    }
+
+    /// A report interval ended at `now`: the subscriber lost `loss` (0.0 to 1.0) of what was
+    /// sent to it at `sending_bps`. Returns the new estimate.
+    pub fn update(&mut self, now: Instant, loss: f32, sending_bps: u64) -> Option<u64> {
+        let elapsed = self
+            .updated
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+        self.updated = Some(now);
+        let decreased = |from: u64| {
+            let kept = 1.0 - 0.5 * f64::from(loss.clamp(0.0, 1.0));
+            ((from as f64 * kept).round() as u64).max(FLOOR_BPS)
+        };
+        self.bitrate = match self.bitrate {
+            None if loss > OVERLOADED_LOSS && sending_bps > 0 => Some(decreased(sending_bps)),
+            None => None,
+            // Decrease from what was sent when less was sent than estimated: that is what
+            // proved too much.
+            Some(estimate) if loss > OVERLOADED_LOSS => {
+                Some(decreased(estimate.min(sending_bps.max(FLOOR_BPS))))
+            }
+            Some(estimate) if loss < ROOM_LOSS => {
+                let grown = estimate as f64 * GROWTH_PER_SECOND.powf(elapsed.as_secs_f64());
+                let grown = grown as u64;
+                (grown < UNLIMITED_BPS).then_some(grown)
+            }
+            held => held,
+        };
+        self.bitrate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INTERVAL: Duration = Duration::from_secs(2);
+
+    #[test]
+    fn a_clean_link_has_no_estimate() {
+        let mut e = LossEstimate::default();
+        let t0 = Instant::now();
+        for i in 0..10 {
+            assert_eq!(e.update(t0 + INTERVAL * i, 0.01, 1_500_000), None);
+        }
+    }
+
+    #[test]
+    fn heavy_loss_cuts_below_what_was_sent_and_random_loss_holds() {
+        let mut e = LossEstimate::default();
+        let t0 = Instant::now();
+        // 1.5 Mbit/s into a 600 kbit/s link: most of it lost.
+        let first = e.update(t0, 0.6, 1_500_000).expect("an estimate");
+        assert_eq!(first, 1_050_000);
+        let second = e
+            .update(t0 + INTERVAL, 0.3, 1_000_000)
+            .expect("an estimate");
+        assert_eq!(second, 850_000);
+        // Now within the link: rural 2–10 % random loss holds the estimate.
+        assert_eq!(e.update(t0 + INTERVAL * 2, 0.05, 500_000), Some(850_000));
+        assert_eq!(e.update(t0 + INTERVAL * 3, 0.02, 500_000), Some(850_000));
+    }
+
+    #[test]
+    fn room_on_the_link_climbs_back_to_unlimited() {
+        let mut e = LossEstimate::default();
+        let t0 = Instant::now();
+        e.update(t0, 0.5, 100_000);
+        assert_eq!(e.bitrate(), Some(75_000));
+        let mut now = t0;
+        let mut last = 75_000;
+        let mut steps = 0;
+        while let Some(b) = e.update(now + INTERVAL, 0.0, last) {
+            now += INTERVAL;
+            assert!(b > last, "climbs: {b} after {last}");
+            last = b;
+            steps += 1;
+            assert!(steps < 100, "never became unlimited");
+        }
+        // ×1.08/s from 75 kbit/s to 20 Mbit/s is ~73 s.
+        let secs = (steps + 1) * INTERVAL.as_secs();
+        assert!((60..=90).contains(&secs), "{secs} s");
+    }
+
+    #[test]
+    fn never_below_the_floor() {
+        let mut e = LossEstimate::default();
+        let t0 = Instant::now();
+        e.update(t0, 1.0, 40_000);
+        for i in 1..10 {
+            e.update(t0 + INTERVAL * i, 1.0, 0);
+        }
+        assert_eq!(e.bitrate(), Some(FLOOR_BPS));
+    }
+}

@@ -28,6 +28,10 @@ pub struct Config {
     /// leaves as `vanished`. The server pings every third of it.
     #[serde(with = "secs")]
     pub liveness_timeout: Duration,
+    /// How long a participant whose socket dropped keeps its place (hand, stage) before it
+    /// leaves as `vanished`; the same invite joining within it resumes the seat.
+    #[serde(with = "secs")]
+    pub reconnect_grace: Duration,
     /// How long a new socket may take to send `join`.
     #[serde(with = "secs")]
     pub join_timeout: Duration,
@@ -46,6 +50,13 @@ pub struct Config {
     pub outbound_queue: usize,
     /// Messages a client may send per second, sustained; bursts of twice that are allowed.
     pub messages_per_second: u32,
+    /// How long a signed-in session lasts, from sign-in (fixed, not sliding).
+    #[serde(with = "secs")]
+    pub session_ttl: Duration,
+    /// Whether the session cookie is `Secure`. Browsers keep `Secure` cookies from HTTPS and
+    /// from `http://localhost`/`127.0.0.1`; turn it off only to serve plain HTTP to other
+    /// machines on a trusted network (see `session.rs`).
+    pub secure_cookies: bool,
 }
 
 impl Default for Config {
@@ -56,6 +67,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             public_ip: None,
             liveness_timeout: Duration::from_secs(10),
+            reconnect_grace: crate::lesson_hub::RECONNECT_GRACE,
             join_timeout: Duration::from_secs(10),
             shutdown_deadline: Duration::from_secs(5),
             sfu_request_timeout: Duration::from_secs(10),
@@ -63,6 +75,8 @@ impl Default for Config {
             max_message_bytes: 64 * 1024,
             outbound_queue: 256,
             messages_per_second: 50,
+            session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: true,
         }
     }
 }
@@ -107,6 +121,19 @@ impl Config {
         })
     }
 
+    /// `bound` as a browser can open it, for printed links: an unspecified address (0.0.0.0)
+    /// becomes `public_ip`, else localhost.
+    pub fn reachable(&self, bound: SocketAddr) -> SocketAddr {
+        let mut addr = bound;
+        if addr.ip().is_unspecified() {
+            addr.set_ip(
+                self.public_ip
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)),
+            );
+        }
+        addr
+    }
+
     /// Checks what types cannot: run once before anything starts.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.udp.ip().is_unspecified() && self.public_ip.is_none() {
@@ -127,6 +154,11 @@ impl Config {
                 Err(ConfigError::Invalid { field, rule })
             }
         };
+        check(
+            self.reconnect_grace <= Duration::from_secs(3600),
+            "reconnect_grace",
+            "at most 3600 seconds",
+        )?;
         check(
             self.liveness_timeout >= Duration::from_millis(100)
                 && self.liveness_timeout <= Duration::from_secs(600),
@@ -165,6 +197,12 @@ impl Config {
             self.messages_per_second >= 1,
             "messages_per_second",
             "at least 1",
+        )?;
+        check(
+            self.session_ttl >= Duration::from_secs(60)
+                && self.session_ttl <= Duration::from_secs(30 * 24 * 3600),
+            "session_ttl",
+            "between 60 seconds and 30 days",
         )?;
         Ok(())
     }

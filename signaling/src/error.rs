@@ -24,8 +24,28 @@ pub enum ApiError {
     /// A field or path parameter failed validation.
     #[error("{0}")]
     Invalid(String),
-    #[error("this call needs `Authorization: Bearer <admin token>`")]
+    /// No session (or an expired one, or a disabled account) and no API key.
+    #[error("sign in first, or send `Authorization: Bearer <API key>`")]
     Unauthorized,
+    /// Signed in, but this account may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("wrong username or password")]
+    InvalidCredentials,
+    #[error("this account is disabled; ask an admin")]
+    AccountDisabled,
+    /// Too many failed sign-ins for one username.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// A new password that breaks the rule.
+    #[error("{0}")]
+    WeakPassword(String),
+    /// A one-time sign-in link that is unknown, used or expired.
+    #[error("this sign-in link is not valid any more; ask an admin for a new one")]
+    LinkInvalid,
+    /// A cookie-authenticated change that did not come from our own pages.
+    #[error("{0}")]
+    CrossSite(String),
     #[error("{0}")]
     NotFound(String),
     /// The request conflicts with the lesson's state, e.g. inviting to an ended lesson.
@@ -48,6 +68,13 @@ impl ApiError {
             }
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_input"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            ApiError::AccountDisabled => (StatusCode::FORBIDDEN, "account_disabled"),
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::WeakPassword(_) => (StatusCode::BAD_REQUEST, "weak_password"),
+            ApiError::LinkInvalid => (StatusCode::GONE, "link_invalid"),
+            ApiError::CrossSite(_) => (StatusCode::FORBIDDEN, "cross_site"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
@@ -58,6 +85,24 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::internal(e)
+    }
+}
+
+impl From<crate::accounts::FieldError> for ApiError {
+    fn from(e: crate::accounts::FieldError) -> Self {
+        ApiError::Invalid(e.0)
+    }
+}
+
+impl From<crate::password::PasswordError> for ApiError {
+    fn from(e: crate::password::PasswordError) -> Self {
+        use crate::password::PasswordError;
+        match e {
+            PasswordError::TooShort | PasswordError::TooLong => {
+                ApiError::WeakPassword(e.to_string())
+            }
+            PasswordError::Hashing(_) | PasswordError::Task(_) => ApiError::internal(e),
+        }
     }
 }
 
@@ -86,10 +131,18 @@ impl IntoResponse for ApiError {
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if matches!(self, ApiError::Unauthorized) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match &self {
+            ApiError::Unauthorized => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            _ => {}
         }
         response
     }
@@ -141,6 +194,25 @@ where
                 Err(ApiError::Invalid(e.body_text()))
             }
             Err(e) => Err(ApiError::internal(std::io::Error::other(e.body_text()))),
+        }
+    }
+}
+
+/// `axum::extract::Query`, but a query string that does not parse becomes an [`ApiError`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Query<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Query(value)),
+            Err(e) => Err(ApiError::Invalid(e.body_text())),
         }
     }
 }

@@ -16,12 +16,21 @@
 //! re-publication stays muted) and which identities were removed (so a racing join is
 //! refused). The media plane is muted by the caller, outside the lock.
 //!
+//! Reconnects: a participant whose connection drops (without saying goodbye) is *away*, not
+//! gone. For [`RECONNECT_GRACE`] it keeps its participant id, hand, stage place and mutes; the
+//! others see `participant_reconnecting`, and then `participant_resumed` when the same invite
+//! (token `sub`) joins again, or `participant_left` (`vanished`) when the grace runs out. Its
+//! publications end at once, since its media connections died with it, and it publishes anew
+//! on return. One invite is one seat: the same invite joining while its old connection still
+//! lingers takes the seat over, and the old connection is closed as replaced.
+//!
 //! A participant whose queue is full is too slow to follow the lesson. It is removed on the
 //! spot (others see it leave as `vanished`) and its connection is told to close, so one slow
 //! socket never blocks or grows the room.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
 
 use sfu::ParticipantId;
 use tokio::sync::{mpsc, watch};
@@ -37,6 +46,11 @@ use crate::protocol::{
 use crate::stage::{Stage, StageError};
 use crate::timestamp::Timestamp;
 
+/// How long a participant whose connection dropped keeps its place in the lesson: long enough
+/// for a rural link to come back or a page to reload, short enough that a classroom that has
+/// really gone does not hold a stage place for long.
+pub const RECONNECT_GRACE: Duration = Duration::from_secs(30);
+
 /// Why the hub wants a connection closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kick {
@@ -47,11 +61,17 @@ pub enum Kick {
     /// A moderator removed it; `removed` is the last message queued to it, and it has already
     /// been removed from the lesson.
     Removed,
+    /// The same invite joined on another connection, which now holds the seat.
+    Replaced,
 }
 
 /// A joined participant as the hub holds it.
 pub struct Member {
+    /// Its id is a proposal: a participant coming back gets its old id instead.
     pub info: ParticipantInfo,
+    /// Which connection holds the seat (a number unique in this process), so a replaced
+    /// connection closing late cannot take its successor out of the lesson.
+    pub connection: u64,
     /// The token's `sub`: the same invite reconnecting is the same participant.
     pub identity: String,
     /// The grants it joined with. Its current grants are these plus the stage's sources while
@@ -117,9 +137,22 @@ impl ControlError {
     }
 }
 
+/// A participant whose connection dropped, keeping its place until it comes back or
+/// [`RECONNECT_GRACE`] runs out.
+struct Away {
+    info: ParticipantInfo,
+    identity: String,
+    base_grants: Grants,
+    /// The connection that dropped: an expiry for an older absence must not end a newer one.
+    connection: u64,
+}
+
 struct Room {
+    lesson: LessonKey,
     mode: LessonMode,
     members: HashMap<ParticipantId, Member>,
+    /// By participant id.
+    away: HashMap<u64, Away>,
     /// By publication id, so `joined` lists them in the order they started.
     publications: BTreeMap<u64, PublicationInfo>,
     stage: Stage,
@@ -129,10 +162,12 @@ struct Room {
 }
 
 impl Room {
-    fn new(mode: LessonMode) -> Room {
+    fn new(lesson: LessonKey, mode: LessonMode) -> Room {
         Room {
+            lesson,
             mode,
             members: HashMap::new(),
+            away: HashMap::new(),
             publications: BTreeMap::new(),
             stage: Stage::new(ModePolicy::for_mode(mode).max_stage),
             muted: HashSet::new(),
@@ -204,12 +239,21 @@ struct Rooms {
     /// Identities removed from a lesson while this process ran, so that a join racing the
     /// removal is refused; the store keeps them across restarts, and join checks it first.
     removed: HashSet<(LessonKey, String)>,
+    /// Lessons being recorded now; kept apart from the rooms, which come and go with their
+    /// members while a recording goes on.
+    recording: HashSet<LessonKey>,
 }
+
+/// Told of every message the hub delivers in a lesson, whoever it reaches, with the hub's
+/// lock held: it must be quick and must not call back into the hub (the recorder hands the
+/// message to a bounded queue).
+pub type Observer = Box<dyn Fn(LessonKey, &ServerMessage) + Send + Sync>;
 
 /// Every lesson's live participants.
 pub struct Hub {
     inner: Mutex<Rooms>,
     metrics: Arc<Metrics>,
+    observer: OnceLock<Observer>,
 }
 
 impl Hub {
@@ -230,7 +274,66 @@ impl Hub {
         Hub {
             inner: Mutex::new(Rooms::default()),
             metrics,
+            observer: OnceLock::new(),
         }
+    }
+
+    /// Sets the one observer of delivered messages (the recorder's timeline); later calls
+    /// are ignored.
+    pub fn set_observer(&self, observer: Observer) {
+        let _ = self.observer.set(observer);
+    }
+
+    /// Records whether `lesson` is being recorded (so later joiners are told in `joined`)
+    /// and tells everyone in it with `recording_changed`; `error`, when the recording stopped
+    /// on its own, goes to the moderators only.
+    pub fn set_recording(
+        &self,
+        lesson: LessonKey,
+        recording: bool,
+        error: Option<recorder::ErrorInfo>,
+    ) {
+        let mut rooms = self.lock();
+        if recording {
+            rooms.recording.insert(lesson);
+        } else {
+            rooms.recording.remove(&lesson);
+        }
+        let Some(room) = rooms.rooms.get_mut(&lesson) else {
+            return;
+        };
+        let plain = ServerMessage::RecordingChanged {
+            recording,
+            error: None,
+        };
+        match error {
+            Some(error) => {
+                let told = ServerMessage::RecordingChanged {
+                    recording,
+                    error: Some(error),
+                };
+                self.deliver(room, |_, m| m.base_grants.moderate, &told);
+                self.deliver(room, |_, m| !m.base_grants.moderate, &plain);
+            }
+            None => self.deliver(room, |_, _| true, &plain),
+        }
+        self.tidy(&mut rooms, lesson);
+    }
+
+    /// The member on media connection `connection` of `lesson`, if it is still there.
+    pub fn member_by_connection(
+        &self,
+        lesson: LessonKey,
+        connection: u64,
+    ) -> Option<ParticipantInfo> {
+        let rooms = self.lock();
+        rooms
+            .rooms
+            .get(&lesson)?
+            .members
+            .values()
+            .find(|m| m.connection == connection)
+            .map(|m| m.info.clone())
     }
 
     fn lock(&self) -> MutexGuard<'_, Rooms> {
@@ -242,14 +345,18 @@ impl Hub {
     /// Adds a participant. Its queue gets `joined` (the others it may see, the publications,
     /// hands, stage and `chat` history now) before anything else can reach it, and those who
     /// may see it get `participant_joined`. A classroom past its mode's limit is refused.
+    ///
+    /// An invite that is away, or still on another connection, resumes its seat instead: it
+    /// keeps its old id, hand and stage place, and the others get `participant_resumed`.
+    /// Returns the participant's id.
     pub fn join(
         &self,
         lesson: &LessonSnapshot,
         mode: LessonMode,
         reply_id: Option<String>,
-        member: Member,
+        mut member: Member,
         chat: Vec<ChatMessage>,
-    ) -> Result<(), HubJoinError> {
+    ) -> Result<ParticipantId, HubJoinError> {
         let mut rooms = self.lock();
         if rooms.ended.contains(&lesson.id) {
             return Err(HubJoinError::LessonEnded);
@@ -260,18 +367,23 @@ impl Hub {
         {
             return Err(HubJoinError::Removed);
         }
+        let recording = rooms.recording.contains(&lesson.id);
         let room = rooms
             .rooms
             .entry(lesson.id)
-            .or_insert_with(|| Room::new(mode));
+            .or_insert_with(|| Room::new(lesson.id, mode));
         if member.info.role == Role::Classroom
             && let Some(max) = ModePolicy::for_mode(room.mode).max_classrooms
         {
-            // The same invite reconnecting while its old socket lingers is not a new classroom.
+            // The same invite coming back is not a new classroom; an away one keeps its slot.
             let classrooms = room
                 .members
                 .values()
-                .filter(|m| m.info.role == Role::Classroom && m.identity != member.identity)
+                .map(|m| (m.info.role, &m.identity))
+                .chain(room.away.values().map(|a| (a.info.role, &a.identity)))
+                .filter(|(role, identity)| {
+                    *role == Role::Classroom && **identity != member.identity
+                })
                 .count();
             if classrooms >= max {
                 if room.members.is_empty() {
@@ -279,6 +391,10 @@ impl Hub {
                 }
                 return Err(HubJoinError::LessonFull { max });
             }
+        }
+        let resumed = self.take_seat(room, &member);
+        if let Some(pid) = resumed {
+            member.info.id = pid.0;
         }
         let joined = ServerMessage::Joined {
             id: reply_id,
@@ -289,6 +405,12 @@ impl Hub {
                 .values()
                 .filter(|m| sees(&member, &m.base_grants))
                 .map(|m| m.info.clone())
+                .chain(
+                    room.away
+                        .values()
+                        .filter(|a| sees(&member, &a.base_grants))
+                        .map(|a| a.info.clone()),
+                )
                 .collect(),
             publications: room.publications.values().cloned().collect(),
             classroom: Box::new(ClassroomSnapshot {
@@ -302,12 +424,22 @@ impl Hub {
                     .filter(|p| room.is_muted(p))
                     .map(|p| p.id)
                     .collect(),
+                reconnecting: room
+                    .away
+                    .iter()
+                    .filter(|(_, a)| sees(&member, &a.base_grants))
+                    .map(|(pid, _)| *pid)
+                    .collect(),
+                recording,
             }),
         };
         if member.outbox.try_send(joined).is_err() {
-            if room.members.is_empty() {
-                rooms.rooms.remove(&lesson.id);
+            // Cannot happen with a fresh queue; if it did, the seat it took back is given up
+            // rather than left away with nobody to expire it.
+            if let Some(pid) = resumed {
+                self.forget_place(room, pid.0, &member.base_grants, LeaveReason::Vanished);
             }
+            self.tidy(&mut rooms, lesson.id);
             return Err(HubJoinError::QueueFull);
         }
         self.metrics
@@ -315,24 +447,147 @@ impl Hub {
             .with_label_values(&["joined"])
             .inc();
         let pid = ParticipantId(member.info.id);
-        let announce = ServerMessage::ParticipantJoined {
-            participant: member.info.clone(),
+        let announce = if resumed.is_some() {
+            ServerMessage::ParticipantResumed {
+                participant: member.info.clone(),
+            }
+        } else {
+            ServerMessage::ParticipantJoined {
+                participant: member.info.clone(),
+            }
         };
         let grants = member.base_grants.clone();
+        // A seat taken back from the stage keeps the stage's grants.
+        let _ = member.grants.send(room.current_grants(&member));
         room.members.insert(pid, member);
         self.metrics.participants.inc();
         self.deliver(room, |p, m| p != pid && sees(m, &grants), &announce);
         self.tidy(&mut rooms, lesson.id);
-        Ok(())
+        Ok(pid)
     }
 
-    /// Removes a participant and its publications, telling the others. Returns false if it was
-    /// not there (already removed as slow, or its lesson ended).
-    pub fn leave(&self, lesson: LessonKey, pid: ParticipantId, reason: LeaveReason) -> bool {
+    /// Frees the seat `member`'s invite already has in the room, if any, and returns its id:
+    /// an away participant stops being away; one still on another connection is taken off it
+    /// (that connection is told to close) with its publications ended.
+    fn take_seat(&self, room: &mut Room, member: &Member) -> Option<ParticipantId> {
+        if let Some(pid) = room
+            .away
+            .iter()
+            .find(|(_, a)| a.identity == member.identity)
+            .map(|(pid, _)| *pid)
+        {
+            room.away.remove(&pid);
+            self.metrics.participants_away.dec();
+            self.metrics.participants_resumed.inc();
+            return Some(ParticipantId(pid));
+        }
+        let pid = room
+            .members
+            .iter()
+            .find(|(_, m)| m.identity == member.identity)
+            .map(|(pid, _)| *pid)?;
+        let old = room.members.remove(&pid)?;
+        let _ = old.kick.send(Some(Kick::Replaced));
+        self.metrics.participants.dec();
+        self.end_publications_of(room, pid);
+        Some(pid)
+    }
+
+    /// The participant's connection dropped: it becomes away, keeping its id, hand, stage
+    /// place and mutes for [`RECONNECT_GRACE`]; its publications end; those who see it get
+    /// `participant_reconnecting`. Returns false (and does nothing) if `connection` no longer
+    /// holds its seat. The caller calls [`Hub::expire`] once the grace has run out.
+    pub fn suspend(&self, lesson: LessonKey, pid: ParticipantId, connection: u64) -> bool {
         let mut rooms = self.lock();
         let Some(room) = rooms.rooms.get_mut(&lesson) else {
             return false;
         };
+        if room
+            .members
+            .get(&pid)
+            .is_none_or(|m| m.connection != connection)
+        {
+            return false;
+        }
+        let Some(gone) = room.members.remove(&pid) else {
+            return false;
+        };
+        self.metrics.participants.dec();
+        self.metrics.participants_away.inc();
+        self.end_publications_of(room, pid);
+        let grants = gone.base_grants.clone();
+        room.away.insert(
+            pid.0,
+            Away {
+                info: gone.info,
+                identity: gone.identity,
+                base_grants: gone.base_grants,
+                connection,
+            },
+        );
+        self.deliver(
+            room,
+            |_, m| sees(m, &grants),
+            &ServerMessage::ParticipantReconnecting {
+                participant_id: pid.0,
+            },
+        );
+        true
+    }
+
+    /// The grace of the absence that began when `connection` dropped has run out: if the
+    /// participant is still away from that absence, it leaves the lesson as `vanished`.
+    pub fn expire(&self, lesson: LessonKey, pid: ParticipantId, connection: u64) -> bool {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.rooms.get_mut(&lesson) else {
+            return false;
+        };
+        if room
+            .away
+            .get(&pid.0)
+            .is_none_or(|a| a.connection != connection)
+        {
+            return false;
+        }
+        self.forget_away(room, pid.0, LeaveReason::Vanished);
+        self.tidy(&mut rooms, lesson);
+        true
+    }
+
+    /// Takes an away participant out of the lesson for good and tells the others.
+    fn forget_away(&self, room: &mut Room, pid: u64, reason: LeaveReason) {
+        let Some(gone) = room.away.remove(&pid) else {
+            return;
+        };
+        self.metrics.participants_away.dec();
+        self.metrics
+            .participants_left
+            .with_label_values(&[leave_reason_name(reason)])
+            .inc();
+        self.forget_place(room, pid, &gone.base_grants, reason);
+    }
+
+    /// Removes a participant and its publications, telling the others. Returns false if it was
+    /// not there (already removed as slow, or its lesson ended) or `connection` no longer
+    /// holds its seat.
+    pub fn leave(
+        &self,
+        lesson: LessonKey,
+        pid: ParticipantId,
+        connection: u64,
+        reason: LeaveReason,
+    ) -> bool {
+        let mut rooms = self.lock();
+        let Some(room) = rooms.rooms.get_mut(&lesson) else {
+            return false;
+        };
+        if room
+            .members
+            .get(&pid)
+            .is_none_or(|m| m.connection != connection)
+        {
+            return false;
+        }
         let removed = self.remove_member(room, pid, reason);
         self.tidy(&mut rooms, lesson);
         removed
@@ -341,15 +596,22 @@ impl Hub {
     /// Records a publication that started and tells everyone in the lesson, its owner included
     /// (that is how the owner learns the publication's id). Returns true if a moderator had
     /// muted its source, so the caller must mute it in the media plane too.
-    pub fn add_publication(&self, lesson: LessonKey, publication: PublicationInfo) -> bool {
+    pub fn add_publication(
+        &self,
+        lesson: LessonKey,
+        connection: u64,
+        publication: PublicationInfo,
+    ) -> bool {
         let mut rooms = self.lock();
         let Some(room) = rooms.rooms.get_mut(&lesson) else {
             return false;
         };
-        // A late event for a participant that already left must not resurrect its media.
-        if !room
+        // A late event for a participant that already left (or for a connection that lost its
+        // seat to a newer one) must not resurrect its media.
+        if room
             .members
-            .contains_key(&ParticipantId(publication.participant_id))
+            .get(&ParticipantId(publication.participant_id))
+            .is_none_or(|m| m.connection != connection)
         {
             return false;
         }
@@ -422,13 +684,17 @@ impl Hub {
             if target == actor.0 {
                 return Err(ControlError::RemoveSelf);
             }
+            // One who is reconnecting can be removed too, so it cannot come back.
+            if let Some(away) = room.away.get(&target) {
+                return Ok(away.identity.clone());
+            }
             Ok(room.member(target)?.identity.clone())
         })
     }
 
-    /// Removes every participant with `identity` (the same invite may be on two sockets):
-    /// each gets `removed` and its connection is told to close; the others see it leave as
-    /// `removed`. Later joins with that identity are refused.
+    /// Removes the participant with `identity`, here or away: it gets `removed` and its
+    /// connection is told to close; the others see it leave as `removed`. Later joins with
+    /// that identity are refused.
     pub fn remove(&self, lesson: LessonKey, identity: &str) {
         let mut rooms = self.lock();
         rooms.removed.insert((lesson, identity.to_owned()));
@@ -446,6 +712,15 @@ impl Hub {
                 self.last_word(member, ServerMessage::Removed {}, Kick::Removed);
             }
             self.remove_member(room, pid, LeaveReason::Removed);
+        }
+        let away: Vec<u64> = room
+            .away
+            .iter()
+            .filter(|(_, a)| a.identity == identity)
+            .map(|(pid, _)| *pid)
+            .collect();
+        for pid in away {
+            self.forget_away(room, pid, LeaveReason::Removed);
         }
         self.tidy(&mut rooms, lesson);
     }
@@ -697,7 +972,13 @@ impl Hub {
         let mut list: Vec<ParticipantInfo> = rooms
             .rooms
             .get(&lesson)
-            .map(|room| room.members.values().map(|m| m.info.clone()).collect())
+            .map(|room| {
+                room.members
+                    .values()
+                    .map(|m| m.info.clone())
+                    .chain(room.away.values().map(|a| a.info.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         list.sort_by_key(|p| p.id);
         list
@@ -708,11 +989,15 @@ impl Hub {
     pub fn end_lesson(&self, lesson: LessonKey) {
         let mut rooms = self.lock();
         rooms.ended.insert(lesson);
+        rooms.recording.remove(&lesson);
         if let Some(room) = rooms.rooms.remove(&lesson) {
             let message = ServerMessage::LessonEnded { lesson_id: lesson };
             for member in room.members.values() {
                 self.last_word(member, message.clone(), Kick::LessonEnded);
                 self.metrics.participants.dec();
+            }
+            for _ in room.away.values() {
+                self.metrics.participants_away.dec();
             }
         }
         self.tidy(&mut rooms, lesson);
@@ -724,7 +1009,7 @@ impl Hub {
         if rooms
             .rooms
             .get(&lesson)
-            .is_some_and(|room| room.members.is_empty())
+            .is_some_and(|room| room.members.is_empty() && room.away.is_empty())
         {
             rooms.rooms.remove(&lesson);
         }
@@ -737,12 +1022,18 @@ impl Hub {
         let Some(gone) = room.members.remove(&pid) else {
             return false;
         };
-        room.muted.retain(|(p, _)| *p != pid.0);
         self.metrics.participants.dec();
         self.metrics
             .participants_left
             .with_label_values(&[leave_reason_name(reason)])
             .inc();
+        self.end_publications_of(room, pid);
+        self.forget_place(room, pid.0, &gone.base_grants, reason);
+        true
+    }
+
+    /// Ends every publication of `pid` and tells everyone.
+    fn end_publications_of(&self, room: &mut Room, pid: ParticipantId) {
         let ended: Vec<u64> = room
             .publications
             .values()
@@ -757,13 +1048,19 @@ impl Hub {
                 &ServerMessage::PublicationRemoved { publication_id },
             );
         }
-        let (was_on_stage, had_hand) = room.stage.forget(pid.0);
+    }
+
+    /// Forgets a departed participant's hand, stage place and mutes, and tells the others it
+    /// left.
+    fn forget_place(&self, room: &mut Room, pid: u64, grants: &Grants, reason: LeaveReason) {
+        room.muted.retain(|(p, _)| *p != pid);
+        let (was_on_stage, had_hand) = room.stage.forget(pid);
         if had_hand {
             self.deliver(
                 room,
                 |_, _| true,
                 &ServerMessage::HandLowered {
-                    participant_id: pid.0,
+                    participant_id: pid,
                 },
             );
         }
@@ -772,13 +1069,12 @@ impl Hub {
         }
         self.deliver(
             room,
-            |_, m| sees(m, &gone.base_grants),
+            |_, m| sees(m, grants),
             &ServerMessage::ParticipantLeft {
-                participant_id: pid.0,
+                participant_id: pid,
                 reason,
             },
         );
-        true
     }
 
     /// Queues `message` to the members `to` selects. Members whose queue is full are removed
@@ -790,6 +1086,9 @@ impl Hub {
         to: impl Fn(ParticipantId, &Member) -> bool,
         message: &ServerMessage,
     ) {
+        if let Some(observe) = self.observer.get() {
+            observe(room.lesson, message);
+        }
         let mut slow = Vec::new();
         for (pid, member) in &room.members {
             if !to(*pid, member) {
@@ -869,6 +1168,7 @@ mod tests {
                     role,
                 },
                 identity: format!("i{id}"),
+                connection: id,
                 base_grants: grants,
                 grants: grants_tx,
                 outbox: tx,
@@ -890,6 +1190,7 @@ mod tests {
             member,
             Vec::new(),
         )
+        .map(|_| ())
     }
 
     fn drain(conn: &mut Conn) -> Vec<ServerMessage> {
@@ -915,6 +1216,7 @@ mod tests {
         .unwrap();
         hub.add_publication(
             7,
+            1,
             PublicationInfo {
                 id: 10,
                 participant_id: 1,
@@ -949,7 +1251,7 @@ mod tests {
             other => panic!("expected joined, got {other:?}"),
         }
 
-        assert!(hub.leave(7, ParticipantId(1), LeaveReason::Left));
+        assert!(hub.leave(7, ParticipantId(1), 1, LeaveReason::Left));
         let to2 = drain(&mut c2);
         assert_eq!(
             to2,
@@ -961,10 +1263,11 @@ mod tests {
                 }
             ]
         );
-        assert!(!hub.leave(7, ParticipantId(1), LeaveReason::Left));
+        assert!(!hub.leave(7, ParticipantId(1), 1, LeaveReason::Left));
         // A late publication event for the departed participant is ignored.
         hub.add_publication(
             7,
+            1,
             PublicationInfo {
                 id: 11,
                 participant_id: 1,
@@ -1050,7 +1353,7 @@ mod tests {
         }
         drain(&mut t);
         drain(&mut c);
-        hub.leave(7, ParticipantId(3), LeaveReason::Left);
+        hub.leave(7, ParticipantId(3), 3, LeaveReason::Left);
         assert_eq!(kinds(&mut t), vec!["participant_left"]);
         assert!(drain(&mut c).is_empty());
     }
@@ -1131,13 +1434,13 @@ mod tests {
             join(&hub, 7, ninth),
             Err(HubJoinError::LessonFull { max: 8 })
         );
-        // The same invite reconnecting is let in, and so is a teacher.
+        // The same invite reconnecting is let in (taking its seat back), and so is a teacher.
         let (mut again, _ca) = member(10, 16);
         again.identity = "i3".into();
         join(&hub, 7, again).unwrap();
         let (teacher, _ct) = member_as(11, 16, Role::Teacher, LessonMode::Delivery);
         join(&hub, 7, teacher).unwrap();
-        assert_eq!(hub.participants(7).len(), 10);
+        assert_eq!(hub.participants(7).len(), 9);
     }
 
     #[test]
@@ -1154,7 +1457,7 @@ mod tests {
             source: Source::Microphone,
             kind: MediaKind::Audio,
         };
-        assert!(!hub.add_publication(7, mic(10)));
+        assert!(!hub.add_publication(7, 2, mic(10)));
         drain(&mut t);
         drain(&mut c);
         let (p1, p2) = (ParticipantId(1), ParticipantId(2));
@@ -1172,7 +1475,7 @@ mod tests {
         assert_eq!(kinds(&mut c), vec!["muted"]);
         // A re-publication of the source stays muted, and a late joiner is told.
         hub.remove_publication(7, 10);
-        assert!(hub.add_publication(7, mic(11)));
+        assert!(hub.add_publication(7, 2, mic(11)));
         let (late, mut l) = member(3, 32);
         join(&hub, 7, late).unwrap();
         match &drain(&mut l)[0] {
@@ -1198,5 +1501,212 @@ mod tests {
         let (mut again, _a) = member(4, 32);
         again.identity = identity;
         assert_eq!(join(&hub, 7, again), Err(HubJoinError::Removed));
+    }
+
+    /// A teacher and a classroom on stage with a camera; the third member raised a hand.
+    fn stage_with_hand(hub: &Hub) -> (Conn, Conn, Conn) {
+        let mode = LessonMode::FamousTeacher;
+        let (teacher, mut t) = member_as(1, 64, Role::Teacher, mode);
+        let (class, mut c) = member_as(2, 64, Role::Classroom, mode);
+        let (other, mut o) = member_as(3, 64, Role::Classroom, mode);
+        for m in [teacher, class, other] {
+            hub.join(&snapshot(7), mode, None, m, Vec::new()).unwrap();
+        }
+        let now = Timestamp::from_unix(1_800_000_000);
+        hub.raise_hand(7, ParticipantId(2), now).unwrap();
+        hub.invite_to_stage(7, ParticipantId(1), 2).unwrap();
+        hub.accept_stage(7, ParticipantId(2)).unwrap();
+        hub.raise_hand(7, ParticipantId(3), now).unwrap();
+        hub.add_publication(7, 2, camera(20, 2));
+        for conn in [&mut t, &mut c, &mut o] {
+            drain(conn);
+        }
+        (t, c, o)
+    }
+
+    fn camera(id: u64, participant_id: u64) -> PublicationInfo {
+        PublicationInfo {
+            id,
+            participant_id,
+            source: Source::Camera,
+            kind: MediaKind::Video,
+        }
+    }
+
+    /// The same invite (identity `i{of}`) on a new connection `connection`.
+    fn coming_back(of: u64, connection: u64, role: Role) -> (Member, Conn) {
+        let (mut m, c) = member_as(connection, 64, role, LessonMode::FamousTeacher);
+        m.identity = format!("i{of}");
+        (m, c)
+    }
+
+    #[test]
+    fn a_dropped_participant_keeps_its_place_and_resumes_it() {
+        let hub = Hub::new(metrics());
+        let (mut t, _c, _o) = stage_with_hand(&hub);
+
+        assert!(hub.suspend(7, ParticipantId(2), 2));
+        assert_eq!(
+            drain(&mut t),
+            vec![
+                ServerMessage::PublicationRemoved { publication_id: 20 },
+                ServerMessage::ParticipantReconnecting { participant_id: 2 },
+            ]
+        );
+        // Still listed, still on stage; a second drop report changes nothing.
+        assert_eq!(hub.participants(7).len(), 3);
+        assert!(!hub.suspend(7, ParticipantId(2), 2));
+
+        let (back, mut b) = coming_back(2, 50, Role::Classroom);
+        let pid = hub
+            .join(
+                &snapshot(7),
+                LessonMode::FamousTeacher,
+                None,
+                back,
+                Vec::new(),
+            )
+            .unwrap();
+        assert_eq!(pid, ParticipantId(2), "the old id, not the connection's");
+        match &drain(&mut b)[0] {
+            ServerMessage::Joined { you, classroom, .. } => {
+                assert_eq!(you.id, 2);
+                assert_eq!(classroom.stage, vec![2]);
+                assert!(
+                    classroom.grants.may_publish(Source::Camera),
+                    "stage grants kept"
+                );
+                assert_eq!(classroom.hands.len(), 1, "the other's hand is still up");
+                assert!(classroom.reconnecting.is_empty());
+            }
+            other => panic!("expected joined, got {other:?}"),
+        }
+        assert!(b.grants.borrow().may_publish(Source::Camera));
+        assert_eq!(kinds(&mut t), vec!["participant_resumed"]);
+        // The expiry of the absence that ended finds nothing to do.
+        assert!(!hub.expire(7, ParticipantId(2), 2));
+        assert_eq!(hub.participants(7).len(), 3);
+    }
+
+    #[test]
+    fn an_absence_past_the_grace_ends_in_leaving() {
+        let hub = Hub::new(metrics());
+        let (mut t, _c, mut o) = stage_with_hand(&hub);
+        assert!(hub.suspend(7, ParticipantId(3), 3));
+        assert!(hub.suspend(7, ParticipantId(2), 2));
+        drain(&mut t);
+
+        // A late joiner sees both as reconnecting.
+        let (late, mut l) = member_as(4, 64, Role::Observer, LessonMode::FamousTeacher);
+        hub.join(
+            &snapshot(7),
+            LessonMode::FamousTeacher,
+            None,
+            late,
+            Vec::new(),
+        )
+        .unwrap();
+        match &drain(&mut l)[0] {
+            ServerMessage::Joined { classroom, .. } => {
+                let mut away = classroom.reconnecting.clone();
+                away.sort_unstable();
+                assert_eq!(away, vec![2, 3]);
+            }
+            other => panic!("expected joined, got {other:?}"),
+        }
+        drain(&mut t);
+
+        assert!(hub.expire(7, ParticipantId(2), 2));
+        assert!(hub.expire(7, ParticipantId(3), 3));
+        let to_teacher = drain(&mut t);
+        assert!(to_teacher.contains(&ServerMessage::ParticipantLeft {
+            participant_id: 2,
+            reason: LeaveReason::Vanished
+        }));
+        assert!(to_teacher.contains(&ServerMessage::HandLowered { participant_id: 3 }));
+        assert!(kinds(&mut t).is_empty());
+        assert_eq!(hub.participants(7).len(), 2);
+        // Coming back now is a new participant with a new id and no place.
+        let (back, mut b) = coming_back(2, 60, Role::Classroom);
+        let pid = hub
+            .join(
+                &snapshot(7),
+                LessonMode::FamousTeacher,
+                None,
+                back,
+                Vec::new(),
+            )
+            .unwrap();
+        assert_eq!(pid, ParticipantId(60));
+        match &drain(&mut b)[0] {
+            ServerMessage::Joined { classroom, .. } => assert!(classroom.stage.is_empty()),
+            other => panic!("expected joined, got {other:?}"),
+        }
+        drop(o.rx.try_recv());
+    }
+
+    #[test]
+    fn the_same_invite_on_a_new_connection_takes_the_seat_over() {
+        let hub = Hub::new(metrics());
+        let (mut t, c, _o) = stage_with_hand(&hub);
+
+        let (again, mut a) = coming_back(2, 70, Role::Classroom);
+        let pid = hub
+            .join(
+                &snapshot(7),
+                LessonMode::FamousTeacher,
+                None,
+                again,
+                Vec::new(),
+            )
+            .unwrap();
+        assert_eq!(pid, ParticipantId(2));
+        assert_eq!(*c.kick.borrow(), Some(Kick::Replaced));
+        assert_eq!(
+            kinds(&mut t),
+            vec!["publication_removed", "participant_resumed"]
+        );
+        // The old connection closing late touches nothing of its successor's.
+        assert!(!hub.leave(7, ParticipantId(2), 2, LeaveReason::Left));
+        assert!(!hub.suspend(7, ParticipantId(2), 2));
+        hub.add_publication(7, 2, camera(21, 2));
+        assert!(kinds(&mut t).is_empty());
+        assert!(matches!(drain(&mut a)[0], ServerMessage::Joined { .. }));
+        hub.add_publication(7, 70, camera(22, 2));
+        assert_eq!(kinds(&mut t), vec!["publication_added"]);
+    }
+
+    #[test]
+    fn an_away_participant_keeps_its_classroom_slot_and_can_be_removed() {
+        let hub = Hub::new(metrics());
+        let mode = LessonMode::Delivery;
+        let max = ModePolicy::for_mode(mode).max_classrooms.unwrap();
+        let (teacher, mut t) = member_as(1000, 64, Role::Teacher, mode);
+        join(&hub, 7, teacher).unwrap();
+        let mut conns = Vec::new();
+        for id in 1..=max as u64 {
+            let (m, c) = member(id, 64);
+            join(&hub, 7, m).unwrap();
+            conns.push(c);
+        }
+        assert!(hub.suspend(7, ParticipantId(1), 1));
+        let (extra, _e) = member(500, 64);
+        assert!(matches!(
+            join(&hub, 7, extra),
+            Err(HubJoinError::LessonFull { .. })
+        ));
+        drain(&mut t);
+
+        let identity = hub.removal_target(7, ParticipantId(1000), 1).unwrap();
+        hub.remove(7, &identity);
+        assert!(drain(&mut t).contains(&ServerMessage::ParticipantLeft {
+            participant_id: 1,
+            reason: LeaveReason::Removed
+        }));
+        assert!(!hub.expire(7, ParticipantId(1), 1));
+        let (back, _b) = member(1, 64);
+        assert_eq!(join(&hub, 7, back), Err(HubJoinError::Removed));
+        let (extra, _e) = member(501, 64);
+        join(&hub, 7, extra).unwrap();
     }
 }

@@ -5,7 +5,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
 
 use crate::protocol::ErrorCode;
 
@@ -15,6 +18,10 @@ pub struct Metrics {
     pub ws_connections: IntGauge,
     pub ws_rejected: IntCounter,
     pub participants: IntGauge,
+    /// Participants whose connection dropped and who still hold their place.
+    pub participants_away: IntGauge,
+    /// Participants that came back within the grace.
+    pub participants_resumed: IntCounter,
     /// Lessons with at least one participant connected.
     pub live_lessons: IntGauge,
     pub ws_messages_in: IntCounterVec,
@@ -22,7 +29,20 @@ pub struct Metrics {
     pub ws_errors_sent: IntCounterVec,
     pub participants_left: IntCounterVec,
     pub slow_consumer_disconnects: IntCounter,
+    /// Per-stream quality samples (every `sfu::QUALITY_INTERVAL`), by direction: `publishing`
+    /// (publisher → server, as the server receives it) or `receiving` (server → subscriber,
+    /// as the subscriber reports it). Histograms, so a county's worth of classrooms stays a
+    /// handful of series; per-classroom detail goes to the pages and the operator view.
+    pub stream_loss: HistogramVec,
+    pub stream_jitter: HistogramVec,
+    pub stream_rtt: HistogramVec,
     pub peer_state_changes: IntCounterVec,
+    /// Lessons being recorded now.
+    pub recordings_active: IntGauge,
+    /// Recordings stopped by an error (a full disk); the operator's alert.
+    pub recordings_failed: IntCounter,
+    /// Inputs a recording lost because its queue was full (packets, timeline events).
+    pub recording_inputs_dropped: IntCounter,
 }
 
 /// Why a metric could not be set up: a duplicate or malformed name, a programming error caught
@@ -49,7 +69,31 @@ impl Metrics {
                 registry.register(Box::new(c.clone()))?;
                 Ok(c)
             };
+        let histogram_vec =
+            |name: &str, help: &str, buckets: Vec<f64>| -> Result<HistogramVec, MetricsError> {
+                let h = HistogramVec::new(
+                    HistogramOpts::new(name, help).buckets(buckets),
+                    &["direction", "kind"],
+                )?;
+                registry.register(Box::new(h.clone()))?;
+                Ok(h)
+            };
         let metrics = Metrics {
+            stream_loss: histogram_vec(
+                "classroom_stream_loss_ratio",
+                "Packet loss per stream and quality interval, by direction and kind.",
+                vec![0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+            )?,
+            stream_jitter: histogram_vec(
+                "classroom_stream_jitter_seconds",
+                "Interarrival jitter per stream and quality interval, by direction and kind.",
+                vec![0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2],
+            )?,
+            stream_rtt: histogram_vec(
+                "classroom_stream_rtt_seconds",
+                "Round trip to the subscriber per stream and quality interval.",
+                vec![0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0],
+            )?,
             ws_connections: gauge(
                 "classroom_ws_connections",
                 "WebSocket connections open now.",
@@ -61,6 +105,14 @@ impl Metrics {
             participants: gauge(
                 "classroom_participants",
                 "Participants joined to a lesson now.",
+            )?,
+            participants_away: gauge(
+                "classroom_participants_reconnecting",
+                "Participants whose connection dropped and who may still come back now.",
+            )?,
+            participants_resumed: counter(
+                "classroom_participants_resumed_total",
+                "Participants that came back to their place after their connection dropped.",
             )?,
             live_lessons: gauge(
                 "classroom_live_lessons",
@@ -95,6 +147,15 @@ impl Metrics {
                 "Media connection state changes reported by the SFU, by leg and state.",
                 &["leg", "state"],
             )?,
+            recordings_active: gauge("classroom_recordings_active", "Lessons being recorded now.")?,
+            recordings_failed: counter(
+                "classroom_recordings_failed_total",
+                "Recordings stopped by an error such as a full disk (what was recorded is kept).",
+            )?,
+            recording_inputs_dropped: counter(
+                "classroom_recording_inputs_dropped_total",
+                "Packets and timeline events a recording dropped because its queue was full.",
+            )?,
             registry,
         };
         Ok(metrics)
@@ -103,6 +164,31 @@ impl Metrics {
     /// Exports the media plane's counters too, read at each scrape.
     pub fn export_sfu(&self, sfu: sfu::SfuHandle) -> Result<(), MetricsError> {
         self.registry.register(Box::new(SfuCollector::new(sfu)?))
+    }
+
+    /// Records one participant's quality report.
+    pub fn observe_quality(
+        &self,
+        publishing: &[sfu::StreamQuality],
+        receiving: &[sfu::StreamQuality],
+    ) {
+        for (direction, streams) in [("publishing", publishing), ("receiving", receiving)] {
+            for q in streams {
+                let kind = if q.layer.is_some() { "video" } else { "audio" };
+                let labels = [direction, kind];
+                self.stream_loss
+                    .with_label_values(&labels)
+                    .observe(f64::from(q.loss));
+                self.stream_jitter
+                    .with_label_values(&labels)
+                    .observe(f64::from(q.jitter_ms) / 1000.0);
+                if let Some(rtt) = q.rtt_ms {
+                    self.stream_rtt
+                        .with_label_values(&labels)
+                        .observe(f64::from(rtt) / 1000.0);
+                }
+            }
+        }
     }
 
     pub fn error_sent(&self, code: ErrorCode) {

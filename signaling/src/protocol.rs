@@ -242,6 +242,16 @@ pub enum ClientMessage {
         #[serde(default)]
         id: Option<String>,
     },
+    /// A moderator starts recording the lesson into the library.
+    StartRecording {
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// A moderator stops the lesson's recording; what was recorded stays in the library.
+    StopRecording {
+        #[serde(default)]
+        id: Option<String>,
+    },
 }
 
 impl ClientMessage {
@@ -269,7 +279,9 @@ impl ClientMessage {
             | ClientMessage::Mute { id, .. }
             | ClientMessage::Unmute { id, .. }
             | ClientMessage::Remove { id, .. }
-            | ClientMessage::EndLesson { id } => id.as_deref(),
+            | ClientMessage::EndLesson { id }
+            | ClientMessage::StartRecording { id }
+            | ClientMessage::StopRecording { id } => id.as_deref(),
         }
     }
 
@@ -298,6 +310,8 @@ impl ClientMessage {
             ClientMessage::Unmute { .. } => "unmute",
             ClientMessage::Remove { .. } => "remove",
             ClientMessage::EndLesson { .. } => "end_lesson",
+            ClientMessage::StartRecording { .. } => "start_recording",
+            ClientMessage::StopRecording { .. } => "stop_recording",
         }
     }
 }
@@ -326,6 +340,8 @@ const CLIENT_TYPES: &[&str] = &[
     "unmute",
     "remove",
     "end_lesson",
+    "start_recording",
+    "stop_recording",
 ];
 
 /// What is wrong with a frame a client sent.
@@ -445,6 +461,13 @@ pub struct ClassroomSnapshot {
     /// The publications a moderator has muted, by id.
     #[serde(default)]
     pub muted: Vec<u64>,
+    /// Participants whose connection dropped and who may still come back (they are listed in
+    /// `participants` too, and keep their hand and stage place meanwhile).
+    #[serde(default)]
+    pub reconnecting: Vec<u64>,
+    /// Whether the lesson is being recorded now.
+    #[serde(default)]
+    pub recording: bool,
 }
 
 /// The lesson as a participant sees it on joining.
@@ -481,6 +504,16 @@ pub enum ServerMessage {
     ParticipantLeft {
         participant_id: u64,
         reason: LeaveReason,
+    },
+    /// Its connection dropped; it keeps its place (hand, stage, mutes) while it may come
+    /// back. Its publications have ended. Either `participant_resumed` or `participant_left`
+    /// follows.
+    ParticipantReconnecting {
+        participant_id: u64,
+    },
+    /// It came back (same id, same hand and stage place) and will publish anew.
+    ParticipantResumed {
+        participant: ParticipantInfo,
     },
     PublicationAdded {
         publication: PublicationInfo,
@@ -554,6 +587,53 @@ pub enum ServerMessage {
     },
     /// To the removed participant only; the server closes its socket after this message.
     Removed {},
+    /// To everyone: the lesson's recording started or stopped. `error` (to moderators only)
+    /// says why a recording stopped on its own, e.g. a full disk.
+    RecordingChanged {
+        recording: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<recorder::ErrorInfo>,
+    },
+    /// To one participant, every couple of seconds while it has media: how what it publishes
+    /// reaches the server, and how what it receives reaches it.
+    Quality {
+        publishing: Vec<StreamQualityInfo>,
+        receiving: Vec<StreamQualityInfo>,
+    },
+}
+
+/// One stream's quality over the last interval (see `sfu::StreamQuality`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamQualityInfo {
+    pub publication_id: u64,
+    /// Simulcast layer received (publishing) or forwarded now (receiving); absent for audio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layer: Option<Layer>,
+    pub bitrate_bps: u64,
+    /// 0.0 to 1.0.
+    pub loss: f32,
+    pub jitter_ms: f32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<u32>,
+    #[serde(default)]
+    pub nacks: u64,
+    #[serde(default)]
+    pub keyframe_requests: u64,
+}
+
+impl From<&sfu::StreamQuality> for StreamQualityInfo {
+    fn from(q: &sfu::StreamQuality) -> Self {
+        StreamQualityInfo {
+            publication_id: q.publication.0,
+            layer: q.layer,
+            bitrate_bps: q.bitrate_bps,
+            loss: q.loss,
+            jitter_ms: q.jitter_ms,
+            rtt_ms: q.rtt_ms,
+            nacks: q.nacks,
+            keyframe_requests: q.keyframe_requests,
+        }
+    }
 }
 
 impl ServerMessage {
@@ -563,6 +643,8 @@ impl ServerMessage {
             ServerMessage::Joined { .. } => "joined",
             ServerMessage::ParticipantJoined { .. } => "participant_joined",
             ServerMessage::ParticipantLeft { .. } => "participant_left",
+            ServerMessage::ParticipantReconnecting { .. } => "participant_reconnecting",
+            ServerMessage::ParticipantResumed { .. } => "participant_resumed",
             ServerMessage::PublicationAdded { .. } => "publication_added",
             ServerMessage::PublicationRemoved { .. } => "publication_removed",
             ServerMessage::Offer { .. } => "offer",
@@ -580,6 +662,8 @@ impl ServerMessage {
             ServerMessage::ChatDeleted { .. } => "chat_deleted",
             ServerMessage::Muted { .. } => "muted",
             ServerMessage::Removed {} => "removed",
+            ServerMessage::Quality { .. } => "quality",
+            ServerMessage::RecordingChanged { .. } => "recording_changed",
         }
     }
 }

@@ -20,10 +20,13 @@ use tower_http::trace::TraceLayer;
 use crate::config::{Config, ConfigError};
 use crate::lesson_hub::Hub;
 use crate::metrics::{Metrics, MetricsError};
+use crate::recording::Recordings;
 use crate::secrets::{self, SecretError};
+use crate::session::Clock;
+use crate::signin_limit::SignInLimiter;
 use crate::store::{Store, StoreError};
 use crate::token::TokenKeys;
-use crate::{api, web, ws};
+use crate::{accounts, api, session, web, ws};
 
 /// Everything a handler needs, shared by every request and connection. Cheap to clone.
 #[derive(Clone)]
@@ -33,9 +36,16 @@ pub struct AppState {
     pub http_addr: SocketAddr,
     pub store: Store,
     pub keys: Arc<TokenKeys>,
+    /// The API key: `Authorization: Bearer` with it acts as an admin (see `api.rs`).
     pub admin_token: Arc<str>,
+    /// The wall clock sessions and sign-in links are judged by (see `session.rs`).
+    pub clock: Clock,
+    /// Failed sign-ins per username.
+    pub signin_limiter: Arc<SignInLimiter>,
     pub hub: Arc<Hub>,
     pub sfu: sfu::SfuHandle,
+    /// Lessons being recorded, and the library on disk (`DATA/library`).
+    pub recordings: Arc<Recordings>,
     pub metrics: Arc<Metrics>,
     /// One permit per open WebSocket, up to `max_connections`.
     pub connection_slots: Arc<Semaphore>,
@@ -48,8 +58,9 @@ pub struct AppState {
 /// Builds the router: REST under `/api`, `/ws`, `/metrics`, `/healthz`, and the web client.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .nest("/api", api::router(state.clone()))
+        .nest("/api", api::router())
         .route("/ws", get(ws::upgrade))
+        .route("/media/{recording}/{file}", get(api::library::media))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(web::serve)
@@ -117,6 +128,8 @@ pub enum StartError {
 pub struct Server {
     state: AppState,
     http: JoinHandle<std::io::Result<()>>,
+    /// The first admin's one-time sign-in token, when this start created that account.
+    first_signin: Option<String>,
 }
 
 impl Server {
@@ -131,6 +144,9 @@ impl Server {
         let secret = secrets::load_or_create_secret(&data_dir.join("secret.key"))?;
         let admin_token = secrets::load_or_create_admin_token(&data_dir.join("admin-token"))?;
         let store = Store::open(&data_dir.join("classroom.db")).await?;
+        let clock = Clock::default();
+        let first_signin =
+            accounts::bootstrap_admin(&store, clock.now(), session::LINK_TTL_SECS).await?;
 
         // Bind HTTP before starting the media plane: a taken port then leaves nothing running.
         let listener = tokio::net::TcpListener::bind(config.http)
@@ -156,6 +172,30 @@ impl Server {
             return Err(e.into());
         }
 
+        let hub = Arc::new(Hub::new(metrics.clone()));
+        let library = data_dir.join("library");
+        if let Err(source) = create_private_dir(&library) {
+            sfu.shutdown().await;
+            return Err(StartError::DataDir {
+                path: library,
+                source,
+            });
+        }
+        let recordings = Recordings::new(
+            library,
+            Arc::new(recorder::FileStorage),
+            store.clone(),
+            sfu.clone(),
+            hub.clone(),
+            metrics.clone(),
+            config.sfu_request_timeout,
+        );
+        // Before serving: the library lists what a killed process left, as `interrupted`.
+        if let Err(e) = recordings.recover().await {
+            sfu.shutdown().await;
+            return Err(e.into());
+        }
+
         let state = AppState {
             connection_slots: Arc::new(Semaphore::new(config.max_connections)),
             config: Arc::new(config),
@@ -163,8 +203,11 @@ impl Server {
             store,
             keys: Arc::new(TokenKeys::new(&secret)),
             admin_token: Arc::from(admin_token),
-            hub: Arc::new(Hub::new(metrics.clone())),
+            clock,
+            signin_limiter: Arc::new(SignInLimiter::new()),
+            hub,
             sfu,
+            recordings,
             metrics,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -177,7 +220,11 @@ impl Server {
                 .await
         });
         tracing::info!(http = %http_addr, media = %state.sfu.local_addr(), "listening");
-        Ok(Server { state, http })
+        Ok(Server {
+            state,
+            http,
+            first_signin,
+        })
     }
 
     /// The address HTTP listens on, with the port the OS chose.
@@ -193,6 +240,12 @@ impl Server {
     /// The REST API's Bearer token.
     pub fn admin_token(&self) -> &str {
         &self.state.admin_token
+    }
+
+    /// The token of the first admin's one-time sign-in link, when this start created the
+    /// admin account (the data directory had no accounts); `None` on every later start.
+    pub fn first_signin_token(&self) -> Option<&str> {
+        self.first_signin.as_deref()
     }
 
     /// The shared state, for tests and embedders that drive the router directly.
@@ -212,6 +265,12 @@ impl Server {
         {
             tracing::warn!("some connections did not close before the shutdown deadline");
         }
+        // Recordings are sealed before the media plane stops: their files come first.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.state
+            .recordings
+            .stop_all(left.max(Duration::from_secs(1)))
+            .await;
         let mut http = self.http;
         match tokio::time::timeout_at(deadline, &mut http).await {
             Ok(Ok(Ok(()))) => {}
@@ -237,7 +296,7 @@ impl Server {
 }
 
 /// Creates the data directory (and parents) readable by its owner only.
-fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(path: &std::path::Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -1,4 +1,6 @@
-//! Lessons and invites in SQLite through `sqlx`, with the schema in `signaling/migrations`.
+//! Lessons, invites, chat and accounts in SQLite through `sqlx`, with the schema in
+//! `signaling/migrations`. Accounts, sessions, sign-in links, schools and classrooms are in
+//! [`accounts`](self::accounts).
 //!
 //! Queries are checked at run time (`sqlx::query`), not by the `query!` macros, so building
 //! needs no database. Every statement is written for SQLite and PostgreSQL alike where that
@@ -13,9 +15,18 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
 };
 
+use serde::Serialize;
+
+use crate::accounts::{ClassroomId, UserId};
 use crate::lesson::{Lesson, LessonKey, LessonMode, LessonState};
 use crate::protocol::{ChatAudience, ChatAuthor, ChatMessage, Role};
 use crate::timestamp::Timestamp;
+
+mod accounts;
+mod recordings;
+
+pub use self::accounts::{AccountPatch, AccountUpdate, Credentials};
+pub use self::recordings::{LibraryEntry, LibraryFiles, LibraryFilter, RecordingOutcome};
 
 /// Why the store failed. Every variant is a server-side fault: callers log it and answer 500.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +37,22 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("a stored {table} row is unreadable: {detail}")]
     Corrupt { table: &'static str, detail: String },
+    /// An insert broke a uniqueness rule (a username or name already taken). The one variant
+    /// that is the caller's doing; handlers answer it with 409.
+    #[error("{table}: that name is taken")]
+    Duplicate { table: &'static str },
+}
+
+impl StoreError {
+    /// `e` from an insert into `table`, with a uniqueness violation told apart.
+    fn from_insert(e: sqlx::Error, table: &'static str) -> StoreError {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                StoreError::Duplicate { table }
+            }
+            _ => StoreError::Db(e),
+        }
+    }
 }
 
 /// The fields of a lesson the API lets a caller choose, already validated.
@@ -36,6 +63,35 @@ pub struct NewLesson {
     pub grade: String,
     pub mode: LessonMode,
     pub scheduled_at: Option<Timestamp>,
+    /// The teacher who owns it; `None` when made with the API key.
+    pub teacher: Option<UserId>,
+}
+
+/// A lesson with its teacher, as the API lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LessonRecord {
+    #[serde(flatten)]
+    pub lesson: Lesson,
+    pub teacher: Option<LessonTeacher>,
+}
+
+/// The owner of a lesson, as a lesson list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LessonTeacher {
+    pub id: UserId,
+    pub display_name: String,
+}
+
+/// Which lessons [`Store::lesson_records`] lists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LessonFilter {
+    /// Only this teacher's.
+    pub teacher: Option<UserId>,
+    /// Only lessons in this state, in the order that state is read in: scheduled ones soonest
+    /// first (unscheduled last), live ones newest started first, ended ones newest ended first.
+    /// Without a state, oldest created first.
+    pub state: Option<LessonState>,
+    pub limit: u32,
 }
 
 /// A join token handed out, recorded by its `jti`.
@@ -45,6 +101,8 @@ pub struct NewInvite {
     pub lesson: LessonKey,
     pub role: Role,
     pub name: String,
+    /// The registered classroom it was made for, if any.
+    pub classroom: Option<ClassroomId>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
 }
@@ -72,6 +130,18 @@ pub struct Store {
 macro_rules! lesson_columns {
     () => {
         "id, title, subject, grade, mode, state, scheduled_at, created_at, started_at, ended_at"
+    };
+}
+
+/// [`lesson_columns`] from `lessons l`, with the teacher from `users u`, then a filter by
+/// teacher (`?1`) and state (`?2`), a limit (`?3`) and the given order.
+macro_rules! lesson_records {
+    ($order:literal) => {
+        concat!(
+            "SELECT l.id, l.title, l.subject, l.grade, l.mode, l.state, l.scheduled_at,              l.created_at, l.started_at, l.ended_at,              u.id AS teacher_id, u.display_name AS teacher_name              FROM lessons l LEFT JOIN users u ON u.id = l.teacher_id              WHERE (?1 IS NULL OR l.teacher_id = ?1) AND (?2 IS NULL OR l.state = ?2)              ORDER BY ",
+            $order,
+            " LIMIT ?3"
+        )
     };
 }
 
@@ -104,8 +174,9 @@ impl Store {
         now: Timestamp,
     ) -> Result<Lesson, StoreError> {
         let row = sqlx::query(concat!(
-            "INSERT INTO lessons (title, subject, grade, mode, state, scheduled_at, created_at) \
-             VALUES (?1, ?2, ?3, ?4, 'scheduled', ?5, ?6) RETURNING ",
+            "INSERT INTO lessons \
+             (title, subject, grade, mode, state, scheduled_at, created_at, teacher_id) \
+             VALUES (?1, ?2, ?3, ?4, 'scheduled', ?5, ?6, ?7) RETURNING ",
             lesson_columns!()
         ))
         .bind(&new.title)
@@ -114,6 +185,7 @@ impl Store {
         .bind(new.mode.as_str())
         .bind(new.scheduled_at.map(Timestamp::unix))
         .bind(now.unix())
+        .bind(new.teacher.map(|t| t.0))
         .fetch_one(&self.pool)
         .await?;
         lesson_from_row(&row)
@@ -129,6 +201,39 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(lesson_from_row).collect()
+    }
+
+    /// Lessons with their teachers, filtered and ordered as [`LessonFilter`] says.
+    pub async fn lesson_records(
+        &self,
+        filter: LessonFilter,
+    ) -> Result<Vec<LessonRecord>, StoreError> {
+        let sql = match filter.state {
+            None => lesson_records!("l.id"),
+            Some(LessonState::Scheduled) => {
+                lesson_records!("l.scheduled_at IS NULL, l.scheduled_at, l.id")
+            }
+            Some(LessonState::Live) => lesson_records!("l.started_at DESC, l.id DESC"),
+            Some(LessonState::Ended) => lesson_records!("l.ended_at DESC, l.id DESC"),
+        };
+        let rows = sqlx::query(sql)
+            .bind(filter.teacher.map(|t| t.0))
+            .bind(filter.state.map(LessonState::as_str))
+            .bind(i64::from(filter.limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(lesson_record_from_row).collect()
+    }
+
+    /// One lesson with its teacher.
+    pub async fn lesson_record(&self, id: LessonKey) -> Result<Option<LessonRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT l.id, l.title, l.subject, l.grade, l.mode, l.state, l.scheduled_at,              l.created_at, l.started_at, l.ended_at,              u.id AS teacher_id, u.display_name AS teacher_name              FROM lessons l LEFT JOIN users u ON u.id = l.teacher_id WHERE l.id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(lesson_record_from_row).transpose()
     }
 
     pub async fn lesson(&self, id: LessonKey) -> Result<Option<Lesson>, StoreError> {
@@ -178,8 +283,8 @@ impl Store {
 
     pub async fn insert_invite(&self, invite: &NewInvite) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO invites (jti, lesson_id, role, name, created_at, expires_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO invites (jti, lesson_id, role, name, created_at, expires_at, classroom_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .bind(&invite.jti)
         .bind(invite.lesson)
@@ -187,6 +292,7 @@ impl Store {
         .bind(&invite.name)
         .bind(invite.created_at.unix())
         .bind(invite.expires_at.unix())
+        .bind(invite.classroom.map(|c| c.0))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -329,6 +435,20 @@ fn chat_from_row(row: &SqliteRow) -> Result<ChatMessage, StoreError> {
     })
 }
 
+fn lesson_record_from_row(row: &SqliteRow) -> Result<LessonRecord, StoreError> {
+    let teacher = match row.try_get::<Option<i64>, _>("teacher_id")? {
+        Some(id) => Some(LessonTeacher {
+            id: UserId(id),
+            display_name: row.try_get("teacher_name")?,
+        }),
+        None => None,
+    };
+    Ok(LessonRecord {
+        lesson: lesson_from_row(row)?,
+        teacher,
+    })
+}
+
 fn lesson_from_row(row: &SqliteRow) -> Result<Lesson, StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {
         table: "lessons",
@@ -370,6 +490,7 @@ mod tests {
             grade: "5".into(),
             mode: LessonMode::Delivery,
             scheduled_at: None,
+            teacher: None,
         }
     }
 
@@ -476,6 +597,107 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn lesson_records_filter_by_teacher_and_state_in_reading_order() {
+        use crate::accounts::{AccountRole, NewAccount, Username};
+        let (_dir, store) = store().await;
+        let t0 = Timestamp::from_unix(1_800_000_000);
+        let teacher = |name: &str| NewAccount {
+            username: Username::parse(name).unwrap(),
+            display_name: format!("Teacher {name}"),
+            role: AccountRole::Teacher,
+            school_id: None,
+            password_hash: None,
+        };
+        let li = store.create_account(&teacher("liwei"), t0).await.unwrap();
+        let wang = store.create_account(&teacher("wang"), t0).await.unwrap();
+        let lesson = |teacher: Option<UserId>, at: Option<u64>| NewLesson {
+            teacher,
+            scheduled_at: at.map(|s| t0.plus_secs(s)),
+            ..new_lesson()
+        };
+        let late = store
+            .create_lesson(&lesson(Some(li.id), Some(500)), t0)
+            .await
+            .unwrap();
+        let unscheduled = store
+            .create_lesson(&lesson(Some(li.id), None), t0)
+            .await
+            .unwrap();
+        let soon = store
+            .create_lesson(&lesson(Some(li.id), Some(100)), t0)
+            .await
+            .unwrap();
+        let other = store
+            .create_lesson(&lesson(Some(wang.id), Some(50)), t0)
+            .await
+            .unwrap();
+        let keyed = store.create_lesson(&lesson(None, None), t0).await.unwrap();
+        let ended_first = store
+            .create_lesson(&lesson(Some(li.id), None), t0)
+            .await
+            .unwrap();
+        let ended_last = store
+            .create_lesson(&lesson(Some(li.id), None), t0)
+            .await
+            .unwrap();
+        store
+            .end_lesson(ended_first.id, t0.plus_secs(10))
+            .await
+            .unwrap();
+        store
+            .end_lesson(ended_last.id, t0.plus_secs(20))
+            .await
+            .unwrap();
+
+        let ids =
+            |records: Vec<LessonRecord>| records.iter().map(|r| r.lesson.id).collect::<Vec<_>>();
+        let list = |teacher, state| {
+            store.lesson_records(LessonFilter {
+                teacher,
+                state,
+                limit: 100,
+            })
+        };
+        assert_eq!(
+            ids(list(Some(li.id), Some(LessonState::Scheduled))
+                .await
+                .unwrap()),
+            vec![soon.id, late.id, unscheduled.id]
+        );
+        assert_eq!(
+            ids(list(Some(li.id), Some(LessonState::Ended)).await.unwrap()),
+            vec![ended_last.id, ended_first.id]
+        );
+        assert_eq!(
+            ids(list(Some(wang.id), None).await.unwrap()),
+            vec![other.id]
+        );
+        let all = list(None, None).await.unwrap();
+        assert_eq!(all.len(), 7);
+        assert_eq!(
+            all[0].teacher.as_ref().unwrap().display_name,
+            "Teacher liwei"
+        );
+        assert_eq!(
+            store
+                .lesson_record(keyed.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .teacher,
+            None
+        );
+        let limited = store
+            .lesson_records(LessonFilter {
+                limit: 2,
+                ..LessonFilter::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(limited.len(), 2);
+    }
+
+    #[tokio::test]
     async fn invites_need_an_existing_lesson() {
         let (_dir, store) = store().await;
         let now = Timestamp::from_unix(1_800_000_000);
@@ -485,6 +707,7 @@ mod tests {
             lesson: l.id,
             role: Role::Classroom,
             name: "Shizi Village".into(),
+            classroom: None,
             created_at: now,
             expires_at: now.plus_secs(60),
         };

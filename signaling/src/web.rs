@@ -1,9 +1,11 @@
 //! The web client's files (`web-client/`), embedded in the binary at build time so the server
 //! runs from one file. Debug builds embed too (`debug-embed`), so tests see what ships.
 //!
-//! `/` is the teacher console (`index.html`), `/classroom` the classroom view; `/teacher` is
+//! `/` is the teacher console (`index.html`), `/classroom` the classroom view, `/student` the
+//! student view (students and observers, on a phone or a laptop); `/teacher` is
 //! where teacher invite links point (`teacher.html` when the client has one, else the
-//! console); any other path `/X` is the file `web-client/X`.
+//! console); `/library` and `/replay` are the resource library and its replay page; any other
+//! path `/X` is the file `web-client/X`.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -29,6 +31,9 @@ pub async fn serve(request: Request) -> Response {
     let candidates: &[&str] = match path {
         "" => &["index.html"],
         "classroom" => &["classroom.html"],
+        "student" => &["student.html"],
+        "library" => &["library.html"],
+        "replay" => &["replay.html"],
         "teacher" => &["teacher.html", "index.html"],
         other => &[other],
     };

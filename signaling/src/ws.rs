@@ -40,6 +40,7 @@ use crate::protocol::{
     ChatAuthor, ClientMessage, ErrorCode, LeaveReason, ParticipantInfo, PublicationInfo, Role,
     ServerMessage, TrackMapping, parse_client_message,
 };
+use crate::recording::RecordingError;
 use crate::server::AppState;
 use crate::store::NewChat;
 use crate::timestamp::Timestamp;
@@ -56,6 +57,10 @@ const SFU_EVENT_QUEUE: usize = 256;
 const MAX_DECLARED_TRACKS: usize = 32;
 /// The longest transceiver `mid` accepted; browsers use short decimal strings.
 const MAX_MID_LEN: usize = 64;
+
+/// The close code for a connection whose seat a newer connection of the same invite took
+/// (application range 4000–4999, RFC 6455 §7.4.2); the page does not reconnect after it.
+const CLOSE_REPLACED: u16 = 4409;
 
 /// How long to try to flush the last messages (e.g. `lesson_ended`) before closing.
 const FLUSH_ON_CLOSE: Duration = Duration::from_secs(1);
@@ -85,8 +90,14 @@ pub async fn upgrade(State(state): State<AppState>, upgrade: WebSocketUpgrade) -
 /// Why a connection ended, which decides what the others are told.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum End {
-    /// The client closed the socket.
+    /// The client closed the socket normally (1000, or no code): it has left.
     Closed,
+    /// The client closed the socket with another code, e.g. "going away" (1001: a page
+    /// unloading or reloading) or the web client's own "reconnecting": it may well be back, so
+    /// it keeps its place like a vanished one.
+    GoingAway,
+    /// The same invite joined on a newer connection, which now holds the seat.
+    Replaced,
     /// The socket failed, went silent, or could not be written to in time.
     Vanished,
     /// The hub removed it for falling behind.
@@ -101,7 +112,11 @@ enum End {
 /// A joined participant's state on its connection.
 struct Joined {
     lesson: LessonKey,
+    /// Its id in the lesson, which survives reconnects.
     pid: ParticipantId,
+    /// Its id in the media plane, new with every connection; also names this connection to
+    /// the hub, so a replaced connection closing late cannot touch its successor's seat.
+    media: ParticipantId,
     claims: Claims,
     /// `mid → source` from the client's `publish` messages, sent with every publisher offer.
     declared: BTreeMap<String, Source>,
@@ -180,6 +195,7 @@ impl Connection {
                         Kick::SlowConsumer => End::TooSlow,
                         Kick::LessonEnded => End::LessonEnded,
                         Kick::Removed => End::Removed,
+                        Kick::Replaced => End::Replaced,
                     };
                 }
                 Some(message) = self.outbox_rx.recv() => {
@@ -190,7 +206,12 @@ impl Connection {
                 frame = stream.next() => {
                     last_heard = Instant::now();
                     match frame {
-                        None | Some(Ok(Message::Close(_))) => return End::Closed,
+                        Some(Ok(Message::Close(Some(frame)))) if frame.code != close_code::NORMAL => {
+                            return End::GoingAway;
+                        }
+                        Some(Ok(Message::Close(_))) => return End::Closed,
+                        // The stream ended without a close frame: the peer did not say goodbye.
+                        None => return End::Vanished,
                         Some(Err(e)) => {
                             tracing::debug!(error = %e, "websocket read failed");
                             return End::Vanished;
@@ -392,19 +413,23 @@ impl Connection {
             )
         })?;
 
-        let pid = ParticipantId(NEXT_PARTICIPANT.fetch_add(1, Ordering::Relaxed));
+        let media = ParticipantId(NEXT_PARTICIPANT.fetch_add(1, Ordering::Relaxed));
         let (events_tx, events_rx) = mpsc::channel(SFU_EVENT_QUEUE);
-        self.sfu_call(state.sfu.join(sfu_lesson, pid, events_tx))
+        self.sfu_call(state.sfu.join(sfu_lesson, media, events_tx))
             .await
             .map_err(|e| sfu_error_reply(&e))?;
 
         // The teacher arriving is what makes a scheduled lesson live.
+        let mut went_live = false;
         if claims.role == Role::Teacher && lesson.state == LessonState::Scheduled {
             match state.store.start_lesson(lesson_key, Timestamp::now()).await {
-                Ok(Some(started)) => lesson = started,
+                Ok(Some(started)) => {
+                    went_live = started.state == LessonState::Live;
+                    lesson = started;
+                }
                 Ok(None) => {}
                 Err(e) => {
-                    state.sfu.leave(pid).await;
+                    state.sfu.leave(media).await;
                     return Err(internal(&e));
                 }
             }
@@ -419,41 +444,46 @@ impl Connection {
         {
             Ok(history) => history,
             Err(e) => {
-                state.sfu.leave(pid).await;
+                state.sfu.leave(media).await;
                 return Err(internal(&e));
             }
         };
 
         let (kick_tx, kick_rx) = watch::channel(None);
         let (grants_tx, grants_rx) = watch::channel(claims.grants.clone());
+        // A newcomer's proposed id; one coming back gets its old id from the hub.
         let info = ParticipantInfo {
-            id: pid.0,
+            id: media.0,
             name: claims.name.clone(),
             role: claims.role,
         };
         let member = Member {
             info,
             identity: claims.sub.clone(),
+            connection: media.0,
             base_grants: claims.grants.clone(),
             grants: grants_tx,
             outbox: self.outbox_tx.clone(),
             kick: kick_tx,
         };
-        if let Err(e) = state
+        let pid = match state
             .hub
             .join(&lesson.snapshot(), lesson.mode, id, member, history)
         {
-            state.sfu.leave(pid).await;
-            return Err(match e {
-                HubJoinError::LessonEnded => (
-                    ErrorCode::LessonEnded,
-                    format!("lesson {lesson_key} has ended"),
-                ),
-                HubJoinError::QueueFull => (ErrorCode::Unavailable, "try again".to_owned()),
-                HubJoinError::LessonFull { .. } => (ErrorCode::LessonFull, e.to_string()),
-                HubJoinError::Removed => removed_error(lesson_key),
-            });
-        }
+            Ok(pid) => pid,
+            Err(e) => {
+                state.sfu.leave(media).await;
+                return Err(match e {
+                    HubJoinError::LessonEnded => (
+                        ErrorCode::LessonEnded,
+                        format!("lesson {lesson_key} has ended"),
+                    ),
+                    HubJoinError::QueueFull => (ErrorCode::Unavailable, "try again".to_owned()),
+                    HubJoinError::LessonFull { .. } => (ErrorCode::LessonFull, e.to_string()),
+                    HubJoinError::Removed => removed_error(lesson_key),
+                });
+            }
+        };
 
         let span = tracing::info_span!(
             "participant",
@@ -462,12 +492,17 @@ impl Connection {
             role = claims.role.as_str()
         );
         span.in_scope(|| tracing::info!(name = %claims.name, "joined"));
+        if went_live {
+            // After joining the hub, so the teacher hears `recording_changed` after `joined`.
+            state.recordings.lesson_went_live(&lesson).await;
+        }
         let sfu_events = tokio::spawn(
-            relay_sfu_events(state.clone(), lesson_key, pid, events_rx).instrument(span),
+            relay_sfu_events(state.clone(), lesson_key, pid, media, events_rx).instrument(span),
         );
         self.joined = Some(Joined {
             lesson: lesson_key,
             pid,
+            media,
             claims,
             declared: BTreeMap::new(),
             kick: kick_rx,
@@ -486,7 +521,7 @@ impl Connection {
         let Some(joined) = self.joined.as_mut() else {
             return Err((ErrorCode::NotJoined, "send join first".into()));
         };
-        let pid = joined.pid;
+        let (pid, media) = (joined.pid, joined.media);
         let sfu = self.state.sfu.clone();
         match message {
             ClientMessage::Publish { mid, source, .. } => {
@@ -531,20 +566,20 @@ impl Connection {
                     .map(|(mid, source)| (mid.clone(), *source))
                     .collect();
                 let answer = self
-                    .sfu_call(sfu.publisher_offer(pid, sdp, sources))
+                    .sfu_call(sfu.publisher_offer(media, sdp, sources))
                     .await
                     .map_err(|e| sfu_error_reply(&e))?;
                 Ok(Some(ServerMessage::Answer { id, sdp: answer }))
             }
             ClientMessage::Answer { sdp, .. } => {
-                self.sfu_call(sfu.subscriber_answer(pid, sdp))
+                self.sfu_call(sfu.subscriber_answer(media, sdp))
                     .await
                     .map_err(|e| sfu_error_reply(&e))?;
                 Ok(None)
             }
             ClientMessage::Unpublish { mid, .. } => {
                 joined.declared.remove(&mid);
-                self.sfu_call(sfu.unpublish(pid, mid))
+                self.sfu_call(sfu.unpublish(media, mid))
                     .await
                     .map_err(|e| sfu_error_reply(&e))?;
                 Ok(None)
@@ -556,7 +591,7 @@ impl Connection {
                 ..
             } => {
                 let publication = sfu::PublicationId(publication_id);
-                self.sfu_call(sfu.set_subscription(pid, publication, max_layer, paused))
+                self.sfu_call(sfu.set_subscription(media, publication, max_layer, paused))
                     .await
                     .map_err(|e| sfu_error_reply(&e))?;
                 Ok(None)
@@ -701,6 +736,52 @@ impl Connection {
                     })?;
                 Ok(None)
             }
+            ClientMessage::StartRecording { .. } => {
+                if !joined.grants.borrow().moderate {
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "only a moderator may start recording".into(),
+                    ));
+                }
+                let lesson_key = joined.lesson;
+                let lesson = self
+                    .state
+                    .store
+                    .lesson(lesson_key)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "could not read a lesson");
+                        (ErrorCode::Internal, "internal error".to_owned())
+                    })?
+                    .ok_or_else(|| {
+                        (
+                            ErrorCode::NoSuchLesson,
+                            format!("there is no lesson {lesson_key}"),
+                        )
+                    })?;
+                // Everyone, this moderator included, hears `recording_changed`.
+                self.state
+                    .recordings
+                    .start(&lesson)
+                    .await
+                    .map(|_| None)
+                    .map_err(|e| recording_error_reply(&e))
+            }
+            ClientMessage::StopRecording { .. } => {
+                if !joined.grants.borrow().moderate {
+                    return Err((
+                        ErrorCode::Forbidden,
+                        "only a moderator may stop recording".into(),
+                    ));
+                }
+                let wait = self.state.config.shutdown_deadline;
+                self.state
+                    .recordings
+                    .stop(joined.lesson, wait)
+                    .await
+                    .map(|()| None)
+                    .map_err(|e| recording_error_reply(&e))
+            }
         }
     }
 
@@ -743,14 +824,14 @@ impl Connection {
             .filter(|(_, source)| !grants.may_publish(**source))
             .map(|(mid, _)| mid.clone())
             .collect();
-        let pid = joined.pid;
+        let media = joined.media;
         for mid in &revoked {
             joined.declared.remove(mid);
         }
         for mid in revoked {
             let sfu = self.state.sfu.clone();
             // A track declared but never offered is unknown to the media plane; nothing to stop.
-            if let Err(e) = self.sfu_call(sfu.unpublish(pid, mid.clone())).await {
+            if let Err(e) = self.sfu_call(sfu.unpublish(media, mid.clone())).await {
                 tracing::debug!(error = %e, mid, "unpublishing a revoked track");
             }
         }
@@ -773,28 +854,50 @@ impl Connection {
             // Bounded: a stuck media plane must not keep the socket task alive.
             let _ = tokio::time::timeout(
                 self.state.config.sfu_request_timeout,
-                self.state.sfu.leave(joined.pid),
+                self.state.sfu.leave(joined.media),
             )
             .await;
+            let hub = self.state.hub.clone();
+            let (lesson, pid, connection) = (joined.lesson, joined.pid, joined.media.0);
             let reason = match end {
-                End::Closed | End::ServerShutdown => LeaveReason::Left,
-                End::Removed => LeaveReason::Removed,
-                End::Vanished | End::TooSlow | End::JoinTimeout | End::LessonEnded => {
-                    LeaveReason::Vanished
-                }
+                End::Closed | End::ServerShutdown => Some(LeaveReason::Left),
+                End::Removed => Some(LeaveReason::Removed),
+                End::TooSlow | End::JoinTimeout | End::LessonEnded => Some(LeaveReason::Vanished),
+                // It did not say goodbye: it keeps its place for a while.
+                End::Vanished | End::GoingAway => None,
+                // The hub already gave the seat to the newer connection.
+                End::Replaced => None,
             };
-            // After a kick the hub has already removed it; this is then a no-op.
-            self.state.hub.leave(joined.lesson, joined.pid, reason);
-            tracing::info!(lesson = joined.lesson, id = %joined.pid, ?end, "left");
+            match reason {
+                // After a kick the hub has already removed it; this is then a no-op.
+                Some(reason) => {
+                    hub.leave(lesson, pid, connection, reason);
+                    tracing::info!(lesson, id = %pid, ?end, "left");
+                }
+                None if end != End::Replaced && hub.suspend(lesson, pid, connection) => {
+                    tracing::info!(lesson, id = %pid, ?end, "away; keeping its place");
+                    let grace = self.state.config.reconnect_grace;
+                    // Not tracked for shutdown: the process ending ends the wait with it.
+                    tokio::spawn(async move {
+                        tokio::time::sleep(grace).await;
+                        if hub.expire(lesson, pid, connection) {
+                            tracing::info!(lesson, id = %pid, "did not come back in time; left");
+                        }
+                    });
+                }
+                None => tracing::info!(lesson, id = %pid, ?end, "connection closed"),
+            }
         }
 
         let (code, why) = match end {
             // Flushes the close reply the WebSocket layer queued on the client's close frame.
-            End::Closed => {
+            End::Closed | End::GoingAway => {
                 let _ = tokio::time::timeout(FLUSH_ON_CLOSE, sink.close()).await;
                 return;
             }
             End::Vanished => return,
+            // Not POLICY: the page must know not to reconnect and take the seat back.
+            End::Replaced => (CLOSE_REPLACED, "this invite joined again from another page"),
             End::TooSlow => (close_code::POLICY, "too slow to follow the lesson"),
             End::LessonEnded => (close_code::NORMAL, "the lesson has ended"),
             End::Removed => (close_code::POLICY, "removed from the lesson by a moderator"),
@@ -887,11 +990,34 @@ fn sfu_error_reply(e: &SfuError) -> (ErrorCode, String) {
     }
 }
 
+fn recording_error_reply(e: &RecordingError) -> (ErrorCode, String) {
+    match e {
+        RecordingError::AlreadyRecording(_) | RecordingError::NotRecording(_) => {
+            (ErrorCode::Conflict, e.to_string())
+        }
+        RecordingError::LessonEnded(_) => (ErrorCode::LessonEnded, e.to_string()),
+        RecordingError::Sfu(_) | RecordingError::Timeout => (
+            ErrorCode::Unavailable,
+            "the recorder is unavailable; try again".into(),
+        ),
+        // The disk: the operator has to act; the moderator is told what happened.
+        RecordingError::Recorder(inner) => {
+            tracing::error!(error = %e, "could not start a recording");
+            (ErrorCode::Unavailable, format!("cannot record: {inner}"))
+        }
+        RecordingError::Store(_) => {
+            tracing::error!(error = %e, "recording request failed");
+            (ErrorCode::Internal, "internal error".into())
+        }
+    }
+}
+
 /// Turns one participant's media-plane events into lesson messages.
 async fn relay_sfu_events(
     state: AppState,
     lesson: LessonKey,
     pid: ParticipantId,
+    media: ParticipantId,
     mut events: mpsc::Receiver<SfuEvent>,
 ) {
     while let Some(event) = events.recv().await {
@@ -921,7 +1047,7 @@ async fn relay_sfu_events(
                 };
                 // A moderator muted this source before: the new publication stays muted.
                 // (Its first packets may pass before the media plane hears of it.)
-                if state.hub.add_publication(lesson, info) {
+                if state.hub.add_publication(lesson, media.0, info) {
                     let muting = state.sfu.set_muted(publication, true);
                     match tokio::time::timeout(state.config.sfu_request_timeout, muting).await {
                         Ok(Ok(())) => {}
@@ -932,6 +1058,17 @@ async fn relay_sfu_events(
             }
             SfuEvent::PublicationEnded { publication } => {
                 state.hub.remove_publication(lesson, publication.0)
+            }
+            SfuEvent::Quality {
+                publishing,
+                receiving,
+            } => {
+                state.metrics.observe_quality(&publishing, &receiving);
+                let message = ServerMessage::Quality {
+                    publishing: publishing.iter().map(Into::into).collect(),
+                    receiving: receiving.iter().map(Into::into).collect(),
+                };
+                state.hub.send_to(lesson, pid, message);
             }
             SfuEvent::PeerStateChanged { leg, state: peer } => {
                 let leg = match leg {

@@ -39,6 +39,18 @@ async fn prints_ready_lines_serves_and_stops_on_sigterm() {
     assert!(addr.starts_with("127.0.0.1:"));
     let token = std::fs::read_to_string(data.join("admin-token")).unwrap();
     assert_eq!(key, token.trim());
+    // A fresh data directory: the admin account was just made, with a one-time link.
+    let first = next().await;
+    let link = first
+        .strip_prefix("  First sign-in (admin, one-time, 24 h): ")
+        .unwrap_or_else(|| panic!("{first:?}"));
+    let once = link
+        .strip_prefix(&format!("http://{addr}/signin.html#once="))
+        .unwrap_or_else(|| panic!("{link}"));
+    assert!(
+        once.len() == 64 && once.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{once}"
+    );
     let media = next().await;
     let media = media
         .strip_prefix("  Media (UDP):     ")
@@ -75,6 +87,30 @@ async fn prints_ready_lines_serves_and_stops_on_sigterm() {
         .expect("exits after SIGTERM")
         .unwrap();
     assert!(status.success(), "{status}");
+
+    // The next start on the same directory has its admin already: no sign-in line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_classroom"))
+        .args(["--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start classroom again");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut ready = Vec::new();
+    while ready.len() < 3 {
+        let line = tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("ready line in time")
+            .unwrap()
+            .expect("a line");
+        ready.push(line);
+    }
+    assert!(ready[1].starts_with("  Teacher console: "), "{ready:?}");
+    assert!(ready[2].starts_with("  Media (UDP):"), "{ready:?}");
+    child.kill().await.unwrap();
 }
 
 #[tokio::test]

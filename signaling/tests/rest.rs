@@ -199,6 +199,24 @@ async fn invites_carry_a_token_and_a_link() {
         format!("http://school.example:8080/classroom#token={token}")
     );
     assert_eq!(invite["grants"]["publish"], json!(["camera", "microphone"]));
+    // Students and observers get the phone-sized student view.
+    for role in ["student", "observer"] {
+        let (status, other) = t
+            .call(
+                "POST",
+                &format!("/api/lessons/{lesson}/invites"),
+                Some(json!({"role": role, "name": "Wang Fang"})),
+                true,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{other}");
+        assert!(
+            other["url"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("http://school.example:8080/student#token=")),
+            "{other}"
+        );
+    }
     let claims = t.server.state().keys.verify(token, Some(lesson)).unwrap();
     assert_eq!(claims.name, "Grade 5 class, Shizi Village School");
     assert_eq!(claims.exp - claims.iat, 3600);
@@ -222,7 +240,8 @@ async fn invites_carry_a_token_and_a_link() {
 
     for bad in [
         json!({"role": "janitor", "name": "x"}),
-        json!({"role": "classroom"}),
+        json!({"name": "x"}),
+        json!({"role": "classroom", "name": "x", "classroom_id": "one"}),
     ] {
         let (status, body) = t
             .call(
@@ -236,6 +255,8 @@ async fn invites_carry_a_token_and_a_link() {
         assert_error(&body, "bad_json");
     }
     for bad in [
+        json!({"role": "classroom"}),
+        json!({"role": "classroom", "classroom_id": 999}),
         json!({"role": "classroom", "name": ""}),
         json!({"role": "classroom", "name": "x", "ttl_secs": 59}),
         json!({"role": "classroom", "name": "x", "ttl_secs": 7 * 24 * 3600 + 1}),

@@ -162,7 +162,11 @@ async fn participants_see_each_other_come_and_go() {
 
 #[tokio::test]
 async fn a_silent_participant_vanishes() {
-    let t = TestServer::start_with(|c| c.liveness_timeout = Duration::from_millis(1500)).await;
+    let t = TestServer::start_with(|c| {
+        c.liveness_timeout = Duration::from_millis(1500);
+        c.reconnect_grace = Duration::from_millis(300);
+    })
+    .await;
     let lesson = t.create_lesson("delivery").await;
     let (mut teacher, _) = t.join(&t.invite(lesson, "teacher", "T").await).await;
     // This client is never read again, so it never answers the server's pings.
@@ -170,6 +174,9 @@ async fn a_silent_participant_vanishes() {
     let silent_id = joined["you"]["id"].as_u64().unwrap();
 
     // The teacher keeps answering pings because `recv` reads (and so pongs) continuously.
+    // First it is away (it may come back), then, past the grace, gone.
+    let away = teacher.recv_type("participant_reconnecting").await;
+    assert_eq!(away["participant_id"], silent_id);
     let left = teacher.recv_type("participant_left").await;
     assert_eq!(left["participant_id"], silent_id);
     assert_eq!(left["reason"], "vanished");

@@ -224,7 +224,188 @@ impl Client {
         }
     }
 
+    /// Leaves: a full closing handshake (our close, then the server's reply), which the server
+    /// takes as leaving; a socket that just drops is a participant that may come back.
     pub async fn close(mut self) {
-        let _ = tokio::time::timeout(WAIT, self.ws.close(None)).await;
+        let _ = tokio::time::timeout(WAIT, async {
+            self.ws.close(None).await?;
+            while let Some(frame) = self.ws.next().await {
+                frame?;
+            }
+            Ok::<(), tokio_tungstenite::tungstenite::Error>(())
+        })
+        .await;
     }
+}
+
+// --- accounts: real HTTP with a cookie, as a browser would ---------------------------------
+
+impl TestServer {
+    /// Stops the server and starts a new one on the same data directory and settings.
+    pub async fn restart(self) -> TestServer {
+        let config = (*self.server.state().config).clone();
+        let dir = self.dir;
+        tokio::time::timeout(WAIT, self.server.shutdown())
+            .await
+            .expect("shutdown timed out");
+        let config = Config {
+            http: "127.0.0.1:0".parse().unwrap(),
+            udp: "127.0.0.1:0".parse().unwrap(),
+            ..config
+        };
+        let server = tokio::time::timeout(WAIT, Server::start(config))
+            .await
+            .expect("server restart timed out")
+            .expect("server restart");
+        TestServer { server, dir }
+    }
+
+    /// A fresh browser-like client of this server, with no cookie yet.
+    pub fn agent(&self) -> Agent {
+        Agent {
+            addr: self.server.http_addr(),
+            cookie: None,
+            set_cookies: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Creates an account with a password through the API key; returns its id.
+    pub async fn create_account(&self, username: &str, role: &str, password: &str) -> i64 {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/api/accounts",
+                Some(json!({
+                    "username": username,
+                    "display_name": format!("{username} (display)"),
+                    "role": role,
+                    "password": password,
+                })),
+                true,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["account"]["id"].as_i64().unwrap()
+    }
+
+    /// A client signed in as `username`.
+    pub async fn signed_in(&self, username: &str, password: &str) -> Agent {
+        let mut agent = self.agent();
+        let (status, body) = agent.signin(username, password).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        agent
+    }
+}
+
+/// One HTTP/1.1 request per connection over loopback, keeping the session cookie the server
+/// sets like a browser's cookie jar would, and sending `Origin` on changes like `fetch` does.
+pub struct Agent {
+    pub addr: std::net::SocketAddr,
+    /// `classroom_session=…` to send, if the server set one.
+    pub cookie: Option<String>,
+    /// Every `Set-Cookie` of the last reply, as sent.
+    pub set_cookies: Vec<String>,
+    /// Extra headers for every request (e.g. a forged `Origin`).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Agent {
+    pub async fn call(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let (status, _, value) = self.call_full(method, path, body).await;
+        (status, value)
+    }
+
+    pub async fn call_full(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, axum::http::HeaderMap, Value) {
+        use hyper_util::rt::TokioIo;
+
+        let tcp = tokio::time::timeout(WAIT, TcpStream::connect(self.addr))
+            .await
+            .expect("connect timed out")
+            .expect("connect");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+            .await
+            .expect("HTTP handshake");
+        tokio::spawn(connection);
+
+        let host = self.addr.to_string();
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, &host);
+        let forged_origin = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("origin"));
+        if method != "GET" && !forged_origin {
+            request = request.header(header::ORIGIN, format!("http://{host}"));
+        }
+        if let Some(cookie) = &self.cookie {
+            request = request.header(header::COOKIE, cookie);
+        }
+        for (name, value) in &self.headers {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let request = match body {
+            Some(b) => request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(http_body_util::Full::new(bytes_of(b.to_string()))),
+            None => request.body(http_body_util::Full::new(bytes_of(String::new()))),
+        }
+        .unwrap();
+        let response = tokio::time::timeout(WAIT, sender.send_request(request))
+            .await
+            .expect("response timed out")
+            .expect("response");
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.set_cookies = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for set in &self.set_cookies {
+            let parsed = axum_extra::extract::cookie::Cookie::parse(set.clone()).unwrap();
+            if parsed.name() == "classroom_session" {
+                let gone =
+                    parsed.max_age().is_some_and(|a| a.is_zero()) || parsed.value().is_empty();
+                self.cookie = (!gone).then(|| format!("classroom_session={}", parsed.value()));
+            }
+        }
+        let bytes = tokio::time::timeout(WAIT, response.into_body().collect())
+            .await
+            .expect("body timed out")
+            .unwrap()
+            .to_bytes();
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        (status, headers, value)
+    }
+
+    pub async fn signin(&mut self, username: &str, password: &str) -> (StatusCode, Value) {
+        self.call(
+            "POST",
+            "/api/auth/signin",
+            Some(json!({"username": username, "password": password})),
+        )
+        .await
+    }
+}
+
+fn bytes_of(text: String) -> axum::body::Bytes {
+    axum::body::Bytes::from(text)
 }

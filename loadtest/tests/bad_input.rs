@@ -217,6 +217,20 @@ async fn a_peer_that_vanishes_is_removed_and_announced() {
     // The doomed classroom loses its network: its signaling goes silent, no FIN, no RST.
     let frozen_at = Instant::now();
     proxy.freeze();
+    let away = |m: &ServerMessage| matches!(m, ServerMessage::ParticipantReconnecting { participant_id } if *participant_id == doomed_id);
+    let seen = wait_event(
+        &mut teacher_events,
+        Duration::from_secs(15),
+        "participant_reconnecting for the vanished classroom (teacher)",
+        away,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "teacher told it is away after {:?}: {seen:?}",
+        frozen_at.elapsed()
+    );
+    // Past the reconnect grace (1 s here) it has left.
     let left = |m: &ServerMessage| matches!(m, ServerMessage::ParticipantLeft { participant_id, .. } if *participant_id == doomed_id);
     let seen = wait_event(
         &mut teacher_events,

@@ -8,12 +8,46 @@ use std::time::Duration;
 
 use common::{TestServer, WAIT, has_audio_and_keyframe, highest, track, wait_advance};
 use loadtest::impair::RelayStats;
+use loadtest::wait_event;
 use loadtest::{Bot, BotOptions, LinkProfile, PublishConfig, Relay, TrackStats};
-use signaling::protocol::{MediaKind, Role};
+use signaling::protocol::{MediaKind, Role, ServerMessage};
 use tokio::net::UdpSocket;
 
 /// Any fixed seed: runs are repeatable up to the timing of real packets.
 const SEED: u64 = 2026;
+
+/// Waits for a `quality` report on `bot` whose video round trip satisfies `rtt_ok`; returns
+/// that round trip (ms) and the reported loss.
+async fn receiving_quality(bot: &Bot, who: &str, rtt_ok: impl Fn(u32) -> bool) -> (u32, f32) {
+    let mut events = bot.events();
+    let mut last = None;
+    let found = wait_event(
+        &mut events,
+        WAIT,
+        &format!("{who}: a quality report"),
+        |m| {
+            let ServerMessage::Quality { receiving, .. } = m else {
+                return false;
+            };
+            last = Some(receiving.clone());
+            receiving
+                .iter()
+                .any(|q| q.layer.is_some() && q.rtt_ms.is_some_and(&rtt_ok))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}; last report {last:?}"));
+    let ServerMessage::Quality { receiving, .. } = found else {
+        unreachable!("matched above");
+    };
+    let video = receiving
+        .iter()
+        .find(|q| q.layer.is_some() && q.rtt_ms.is_some())
+        .expect("matched above");
+    assert!(video.bitrate_bps > 0, "{who}: {video:?}");
+    assert!((0.0..0.5).contains(&video.loss), "{who}: {video:?}");
+    (video.rtt_ms.unwrap_or_default(), video.loss)
+}
 
 async fn recv(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
     let mut buf = vec![0u8; 2048];
@@ -158,6 +192,21 @@ async fn rural_subscriber_still_receives_and_recovers_when_lifted() {
             "{who}: no video"
         );
     }
+    // Each side hears how its streams fare: the rural one's round trip carries the link's
+    // 2 × 75 ms, the clean one's does not; the teacher's report covers what it publishes.
+    let (rural_rtt, rural_loss) = receiving_quality(&rural, "rural", |rtt| rtt >= 120).await;
+    let (clean_rtt, _) = receiving_quality(&clean, "clean", |rtt| rtt < 100).await;
+    println!("quality: rural rtt {rural_rtt} ms (loss {rural_loss:.3}), clean rtt {clean_rtt} ms");
+    assert!(rural_rtt < 1000, "rural rtt {rural_rtt} ms");
+    let mut teacher_events = teacher.events();
+    let published = wait_event(&mut teacher_events, WAIT, "the teacher's quality", |m| {
+        matches!(m, ServerMessage::Quality { publishing, .. }
+            if publishing.iter().any(|q| q.layer.is_some() && q.bitrate_bps > 100_000))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    println!("teacher: {published:?}");
+
     let impaired = relay.stats();
     describe_relay("while rural", &impaired);
     assert!(

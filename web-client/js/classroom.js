@@ -1,27 +1,46 @@
-// Classroom view (`/classroom#token=JWT`): the teacher on the big screen, with sound.
+// Classroom view (`/classroom#token=JWT`): the lesson on a rural classroom's big screen.
 //
-// The page joins with the invite token from its link, answers the SFU's offers on a subscriber
-// connection and shows the teacher's camera full screen; the teacher's microphone plays through
-// an <audio> element. It never publishes (classrooms speak on stage in a later issue).
+// The room sees the teacher full screen and hears the teacher; when the teacher shares a
+// screen, the screen fills the picture and the teacher's camera moves to a corner. The room
+// raises its hand with one big button (or `H` on a keyboard, OK on a TV remote), answers the
+// teacher's stage invitation, and while its grants allow (on stage, or always in a delivery
+// lesson) sends its own camera and microphone (js/stage.js). Chat is read-only here: the room
+// has a remote control, not a keyboard, so messages show briefly and in a drawer (`C`).
 //
-// What the room sees is one of a few phases, derived from what we know rather than stored:
-//   connecting → waiting (no teacher yet) → starting (teacher here, no picture yet) → live,
-//   and reconnecting / ended / error.
+// Keys: H hand, C chat, F full screen, arrows move between the controls, Enter/OK presses,
+// Escape closes the drawer or declines an invitation.
+//
+// What the room sees is a phase derived from what is known (session.js `watchPhase`).
 
-import { $, icon, applyIcons, toast } from './dom.js';
+import { $, h, icon, applyIcons, toast } from './dom.js';
 import { t, applyI18n } from './i18n.js';
-import { SignalingClient } from './signaling.js';
-import { Subscriber, emptyStats } from './media.js';
+import { LessonSession } from './session.js';
+import { PHASE_VIEW, FINAL_PHASES, watchPhase, watchState, describeFatal } from './phase.js';
+import { StageSeat, describeStageError, mutedNotes } from './stage.js';
+import { ChatPanel } from './chat.js';
+import { LessonPicture } from './picture.js';
+import { LAYERS, emptyStats } from './media.js';
+import { mountLanguageSwitch } from './langswitch.js';
+import { renderLinkQuality } from './linkquality.js';
 
 const IDLE_MS = 4000;
-
-/** Simulcast layers, worst first (the SFU's `max_layer` values). */
-const LAYERS = ['low', 'medium', 'high'];
+/** How long a new chat message stays on the big screen while the drawer is closed. */
+const TICKER_MS = 12_000;
+const TICKER_MAX = 3;
 
 const els = {
+  recordingFlag: $('#recording-flag'),
+  linkQuality: $('#link-quality'),
   stage: $('#stage'),
+  picture: $('#picture'),
   video: $('#teacher-video'),
-  audio: $('#teacher-audio'),
+  screenVideo: $('#screen-video'),
+  audioSink: $('#audio-sink'),
+  strip: $('#strip'),
+  selfView: $('#self-view'),
+  selfVideo: $('#self-video'),
+  selfLabel: $('#self-label-text'),
+  selfMuted: $('#self-muted'),
   centerVisual: $('#center-visual'),
   centerTitle: $('#center-title'),
   centerDetail: $('#center-detail'),
@@ -31,28 +50,34 @@ const els = {
   statusText: $('#status-text'),
   enableSound: $('#enable-sound'),
   classroomName: $('#classroom-name'),
+  controls: $('#room-controls'),
+  hand: $('#hand'),
+  handText: $('#hand-text'),
+  handFlag: $('#hand-flag'),
+  handFlagText: $('#hand-flag-text'),
+  leaveStage: $('#leave-stage'),
+  chatToggle: $('#chat-toggle'),
+  chatDrawer: $('#chat-drawer'),
+  chat: $('#chat'),
+  ticker: $('#chat-ticker'),
+  lang: $('#lang'),
   fullscreen: $('#fullscreen'),
+  invitePrompt: $('#invite-prompt'),
+  inviteAccept: $('#invite-accept'),
+  inviteDecline: $('#invite-decline'),
 };
 
 const state = {
-  signaling: null,
-  subscriber: null,
-  joined: null,
-  you: null,
-  lesson: null,
-  participants: new Map(), // id -> ParticipantInfo
-  publications: new Map(), // id -> PublicationInfo
-  videoTrack: null,
-  videoPublicationId: null, // the publication shown on the big screen
-  // The best layer this room wants: the smaller of a support/test cap (`limitVideo`) and what
-  // the screen can show; and what the SFU was last told, so a wish is sent once.
-  layerCap: null,
-  screenLayer: 'high',
-  sentSubscription: null, // {publicationId, maxLayer}
-  audioTracks: [],
-  videoPlaying: false,
-  soundBlocked: false,
-  ended: false,
+  session: null,
+  seat: null,
+  chat: null,
+  picture: new LessonPicture({
+    picture: els.picture,
+    camera: els.video,
+    screen: els.screenVideo,
+    strip: els.strip,
+    audio: els.audioSink,
+  }),
   error: null, // {title, detail}
 };
 
@@ -71,30 +96,10 @@ function readLink() {
 
 // --- phases and rendering -----------------------------------------------------------------
 
-function teacher() {
-  for (const p of state.participants.values()) if (p.role === 'teacher') return p;
-  return null;
-}
-
 function phase() {
-  if (state.error) return 'error';
-  if (state.ended) return 'ended';
-  const sig = state.signaling ? state.signaling.status : 'connecting';
-  if (sig === 'reconnecting') return 'reconnecting';
-  if (!state.joined || sig !== 'open') return 'connecting';
-  if (state.videoTrack && state.videoPlaying) return 'live';
-  return teacher() ? 'starting' : 'waiting';
+  if (!state.session) return 'error';
+  return watchPhase(state.session, { error: state.error, pictureShown: state.picture.shown });
 }
-
-const PHASE_VIEW = {
-  connecting: { status: 'connecting', statusKey: 'connecting', title: 'classroom.msg.connecting', detail: 'classroom.msg.connectingDetail', visual: 'spinner' },
-  reconnecting: { status: 'reconnecting', statusKey: 'reconnecting', title: 'classroom.msg.reconnecting', detail: 'classroom.msg.reconnectingDetail', visual: 'spinner' },
-  waiting: { status: 'waiting', statusKey: 'waiting', title: 'classroom.msg.waiting', detail: 'classroom.msg.waitingDetail', visual: 'clock' },
-  starting: { status: 'connecting', statusKey: 'connecting', title: 'classroom.msg.starting', detail: 'classroom.msg.startingDetail', visual: 'spinner' },
-  live: { status: 'live', statusKey: 'live', title: null, detail: null, visual: null },
-  ended: { status: 'ended', statusKey: 'ended', title: 'classroom.msg.ended', detail: 'classroom.msg.endedDetail', visual: 'check' },
-  error: { status: 'error', statusKey: 'error', title: null, detail: null, visual: 'alert' },
-};
 
 let renderedVisual = null;
 
@@ -104,10 +109,15 @@ function render() {
   els.stage.dataset.phase = p;
   els.status.dataset.status = view.status;
   els.statusText.textContent = t(`classroom.status.${view.statusKey}`);
+  const live = p === 'live' || p === 'teacherAway';
+  els.recordingFlag.hidden = !(live && state.session?.room.recording);
+  if (live) renderLinkQuality(els.linkQuality, state.session.room.quality, t);
+  else els.linkQuality.hidden = true;
 
   if (p === 'error') {
-    els.centerTitle.textContent = state.error.title;
-    els.centerDetail.textContent = state.error.detail;
+    const err = state.error || describeFatal(state.session?.fatal);
+    els.centerTitle.textContent = err.title;
+    els.centerDetail.textContent = err.detail;
   } else if (view.title) {
     els.centerTitle.textContent = t(view.title);
     els.centerDetail.textContent = t(view.detail);
@@ -115,233 +125,135 @@ function render() {
   if (view.visual && view.visual !== renderedVisual) {
     renderedVisual = view.visual;
     els.centerVisual.replaceChildren(
-      view.visual === 'spinner' ? Object.assign(document.createElement('div'), { className: 'spinner' }) : icon(view.visual, 64),
+      view.visual === 'spinner' ? h('div', { class: 'spinner' }) : icon(view.visual, 64),
     );
   }
 
-  const lesson = state.lesson;
+  const room = state.session?.room;
+  const lesson = room?.lesson;
   // Without a lesson there is no title to show; "Joining…" would be wrong once joining failed.
   els.lessonTitle.hidden = !lesson && p === 'error';
   if (lesson) {
     els.lessonTitle.textContent = lesson.title;
     const parts = [];
-    const tch = teacher();
+    const tch = room.teacher();
     if (tch) parts.push(t('classroom.with', { teacher: tch.name }));
     if (lesson.subject) parts.push(lesson.subject);
     if (lesson.grade) parts.push(lesson.grade);
     els.lessonSub.textContent = parts.join(' · ');
     document.title = `${lesson.title} · ${t('classroom.pageTitle')}`;
+  } else if (p !== 'error') {
+    els.lessonTitle.textContent = t('classroom.joining');
   }
-  if (state.you) {
-    els.classroomName.replaceChildren(icon('school', 22), document.createTextNode(state.you.name));
+  if (room?.you) {
+    els.classroomName.replaceChildren(icon('school', 22), document.createTextNode(room.you.name));
   }
-  els.enableSound.hidden = !(state.soundBlocked && state.audioTracks.length > 0 && p !== 'ended');
+  const over = FINAL_PHASES.has(p);
+  const audio = state.picture.audio;
+  els.enableSound.hidden = !(audio.blocked && audio.count > 0 && !over);
+  els.strip.setAttribute('aria-label', t('classroom.others'));
+  renderSeat(over);
 }
 
-// --- media --------------------------------------------------------------------------------
+/** The room's own part: hand, stage, its camera, what the teacher muted. */
+function renderSeat(over) {
+  const seat = state.seat;
+  const joined = !!seat && seat.room.joined && !over;
+  const mayHand = joined && seat.mayRaiseHand && !seat.onStage;
+  els.hand.hidden = !mayHand;
+  els.hand.classList.toggle('is-up', !!seat?.handUp);
+  els.hand.setAttribute('aria-pressed', String(!!seat?.handUp));
+  els.handText.textContent = t(seat?.handUp ? 'hand.lowerKey' : 'hand.raiseKey');
+  els.handFlag.hidden = !(joined && seat.handUp);
+  els.handFlagText.textContent = t('hand.raisedWaiting');
+  els.leaveStage.hidden = !(joined && seat.onStage);
+  els.chatToggle.hidden = over;
 
-/** Chooses what to show and play from the tracks the subscriber receives now. */
-function attachMedia() {
-  const received = state.subscriber ? state.subscriber.receivers() : [];
-  const withInfo = received.map((r) => {
-    const pub = state.publications.get(r.publicationId);
-    const owner = pub ? state.participants.get(pub.participant_id) : null;
-    return { ...r, pub, owner };
-  });
-  const videos = withInfo.filter((r) => r.track.kind === 'video');
-  // The teacher's camera first; any video beats a black screen if the list is out of date.
-  const rank = (r) =>
-    (r.owner && r.owner.role === 'teacher' ? 0 : 2) + (r.pub && r.pub.source === 'camera' ? 0 : 1);
-  videos.sort((a, b) => rank(a) - rank(b));
-  const video = videos.length ? videos[0].track : null;
-  state.videoPublicationId = videos.length ? videos[0].publicationId : null;
-
-  if (video !== state.videoTrack) {
-    state.videoTrack = video;
-    state.videoPlaying = false;
-    els.video.srcObject = video ? new MediaStream([video]) : null;
-    if (video) els.video.play().catch(() => {});
+  const prompt = joined && seat.invitation;
+  if (prompt && els.invitePrompt.hidden) {
+    els.invitePrompt.hidden = false;
+    els.inviteAccept.focus();
+  } else if (!prompt && !els.invitePrompt.hidden) {
+    els.invitePrompt.hidden = true;
+    if (document.activeElement && els.invitePrompt.contains(document.activeElement)) focusFirstControl();
   }
 
-  const audio = withInfo.filter((r) => r.track.kind === 'audio').map((r) => r.track);
-  const changed =
-    audio.length !== state.audioTracks.length || audio.some((tr, i) => tr !== state.audioTracks[i]);
-  if (changed) {
-    state.audioTracks = audio;
-    els.audio.srcObject = audio.length ? new MediaStream(audio) : null;
-    if (audio.length) playAudio();
+  const stream = joined && seat.sending ? seat.stream : null;
+  const hasCamera = !!stream && stream.getVideoTracks().length > 0;
+  els.selfView.hidden = !hasCamera;
+  if (hasCamera && els.selfVideo.srcObject !== stream) {
+    els.selfVideo.srcObject = stream;
+    els.selfVideo.play().catch(() => {});
+  } else if (!hasCamera && els.selfVideo.srcObject) {
+    els.selfVideo.srcObject = null;
   }
-  syncSubscription();
-  render();
-}
-
-// --- which layer to ask for ----------------------------------------------------------------
-
-function lowerLayer(a, b) {
-  return LAYERS[Math.min(LAYERS.indexOf(a), LAYERS.indexOf(b))];
-}
-
-/**
- * The layer a picture of this many device pixels in height needs: the SFU's layers are about
- * 180p / 360p / 720p, and each may be stretched up to 1.5× before it looks soft.
- */
-function layerForHeight(px) {
-  if (px <= 270) return 'low';
-  if (px <= 540) return 'medium';
-  return 'high';
-}
-
-/** Follows the size of the video on screen: a small window (or a thumbnail) needs less. */
-function watchScreenSize() {
-  if (typeof ResizeObserver === 'undefined') return;
-  new ResizeObserver(() => {
-    const box = els.video.getBoundingClientRect();
-    if (box.width === 0 || box.height === 0) return; // hidden: keep the last wish
-    // object-fit: contain shows a 16:9 picture at most this tall in the box.
-    const shown = Math.min(box.height, (box.width * 9) / 16) * (window.devicePixelRatio || 1);
-    const layer = layerForHeight(shown);
-    if (layer === state.screenLayer) return;
-    state.screenLayer = layer;
-    syncSubscription();
-  }).observe(els.video);
-}
-
-/** The layer this room wants for the teacher's video now. */
-function wantedLayer() {
-  return state.layerCap ? lowerLayer(state.layerCap, state.screenLayer) : state.screenLayer;
-}
-
-/**
- * Tells the SFU the wanted layer of the publication on screen, when it differs from what it was
- * last told. A fresh subscription starts at `high` on the server, so that needs no message.
- * The server answers only a refusal (an `error`, shown as a toast).
- */
-function syncSubscription() {
-  const publicationId = state.videoPublicationId;
-  if (publicationId === null || publicationId === undefined || !state.signaling) return false;
-  const maxLayer = wantedLayer();
-  const sent = state.sentSubscription;
-  if (sent && sent.publicationId === publicationId) {
-    if (sent.maxLayer === maxLayer) return true;
-  } else if (maxLayer === 'high') {
-    state.sentSubscription = { publicationId, maxLayer };
-    return true;
-  }
-  const ok = state.signaling.send({
-    type: 'set_subscription',
-    publication_id: publicationId,
-    max_layer: maxLayer,
-    paused: false,
-  });
-  // Not sent (socket down): the rejoin that follows starts a fresh subscription and asks again.
-  if (ok) state.sentSubscription = { publicationId, maxLayer };
-  return ok;
-}
-
-/** Starts sound; a browser that wants a gesture first gets the "turn on sound" prompt. */
-async function playAudio() {
-  try {
-    await els.audio.play();
-    state.soundBlocked = false;
-  } catch (err) {
-    if (err && err.name === 'NotAllowedError') state.soundBlocked = true;
-  }
-  render();
-}
-
-function resetMedia() {
-  state.subscriber?.close();
-  state.subscriber = null;
-  state.videoTrack = null;
-  state.videoPublicationId = null;
-  state.sentSubscription = null;
-  state.videoPlaying = false;
-  state.audioTracks = [];
-  els.video.srcObject = null;
-  els.audio.srcObject = null;
+  els.selfLabel.textContent = t(seat?.onStage ? 'stage.youAreOn' : 'stage.othersSeeYou');
+  const muted = mutedNotes(seat);
+  els.selfMuted.hidden = muted.length === 0;
+  els.selfMuted.replaceChildren(...muted.map((m) => h('div', {}, icon(m.icon, 22), h('span', {}, m.text))));
+  els.selfView.classList.toggle('is-muted', muted.length > 0);
 }
 
 // --- signaling ----------------------------------------------------------------------------
 
 function join(token, lesson) {
-  const sig = new SignalingClient({ token, lesson });
-  state.signaling = sig;
+  const session = new LessonSession({ token, lesson });
+  state.session = session;
+  state.seat = new StageSeat(session);
+  state.chat = new ChatPanel(els.chat, session.room, { readOnly: true });
+  state.picture.attach(session);
 
-  sig.addEventListener('status', render);
-  sig.addEventListener('joined', (e) => {
-    // A (re)join is a fresh seat: forget the old connection and what it knew.
-    const joined = e.detail;
-    resetMedia();
-    state.joined = joined;
-    state.you = joined.you;
-    state.lesson = joined.lesson;
-    state.participants = new Map((joined.participants || []).map((p) => [p.id, p]));
-    state.participants.set(joined.you.id, joined.you);
-    state.publications = new Map((joined.publications || []).map((p) => [p.id, p]));
-    if (joined.lesson && joined.lesson.state === 'ended') onEnded();
-    render();
-  });
-  sig.addEventListener('participant_joined', (e) => {
-    state.participants.set(e.detail.participant.id, e.detail.participant);
-    attachMedia();
-  });
-  sig.addEventListener('participant_left', (e) => {
-    state.participants.delete(e.detail.participant_id);
-    attachMedia();
-  });
-  sig.addEventListener('publication_added', (e) => {
-    state.publications.set(e.detail.publication.id, e.detail.publication);
-    attachMedia();
-  });
-  sig.addEventListener('publication_removed', (e) => {
-    state.publications.delete(e.detail.publication_id);
-    attachMedia();
-  });
-  sig.addEventListener('offer', (e) => {
-    if (!state.subscriber) {
-      const sub = new Subscriber(sig);
-      sub.addEventListener('tracks', attachMedia);
-      sub.addEventListener('state', (ev) => {
-        // Media broke while the socket lives: a fresh seat renegotiates everything.
-        if (ev.detail === 'failed' && state.subscriber === sub) sig.dropSocket();
-      });
-      sub.addEventListener('failed', (ev) =>
-        toast(t('error.signaling', { message: String(ev.detail?.message || ev.detail) }), 'error'),
-      );
-      state.subscriber = sub;
-    }
-    state.subscriber.handleOffer(e.detail);
-  });
-  sig.addEventListener('candidate', (e) => state.subscriber?.addCandidate(e.detail.candidate));
-  sig.addEventListener('lesson_ended', onEnded);
-  sig.addEventListener('server-error', (e) =>
-    toast(t('error.signaling', { message: e.detail.message || e.detail.code }), 'error'),
+  session.addEventListener('status', render);
+  session.addEventListener('media-error', (e) =>
+    toast(t('error.signaling', { message: String(e.detail?.message || e.detail) }), 'error'),
   );
-  sig.addEventListener('fatal', (e) => {
-    const code = e.detail.code;
-    if (code === 'lesson_ended') {
-      onEnded();
-      return;
-    }
-    if (['invalid_token', 'token_expired', 'wrong_lesson', 'no_such_lesson', 'forbidden'].includes(code)) {
-      state.error = { title: t('classroom.msg.badToken'), detail: t('classroom.msg.badTokenDetail') };
-    } else {
-      state.error = { title: t('classroom.msg.failed'), detail: e.detail.message || code };
-    }
-    resetMedia();
-    render();
+  for (const type of ['ended', 'removed', 'fatal']) {
+    session.addEventListener(type, () => {
+      els.selfVideo.srcObject = null;
+      render();
+    });
+  }
+  const room = session.room;
+  room.addEventListener('change', render);
+  room.addEventListener('muted', (e) => {
+    const m = e.detail;
+    if (!room.you || m.participant_id !== room.you.id) return;
+    const key = `${m.source === 'camera' ? 'stage.cam' : 'stage.mic'}${m.muted ? 'MutedByTeacher' : 'Unmuted'}`;
+    toast(t(key), m.muted ? 'error' : 'info');
   });
+  room.addEventListener('chat-message', (e) => showTicker(e.detail));
+  room.addEventListener('error', (e) => toast(t('error.signaling', { message: e.detail.message || e.detail.code }), 'error'));
+  room.addEventListener('command-error', (e) => toast(describeStageError(e.detail), 'error'));
+  state.seat.addEventListener('change', render);
+  state.seat.addEventListener('error', (e) => toast(describeStageError(e.detail), 'error'));
+  state.picture.addEventListener('change', render);
 
-  sig.start().catch(() => {
-    // Reported through the 'fatal' event above.
-  });
+  session.start();
 }
 
-function onEnded() {
-  state.ended = true;
-  state.signaling?.close();
-  resetMedia();
-  render();
+// --- chat on the big screen ---------------------------------------------------------------
+
+function showTicker(message) {
+  if (!els.chatDrawer.hidden || !message) return;
+  const item = h('div', { class: 'ticker-item' },
+    h('span', { class: 'ticker-author' }, message.from?.name || ''),
+    h('span', { class: 'ticker-text' }, message.text));
+  els.ticker.append(item);
+  while (els.ticker.children.length > TICKER_MAX) els.ticker.firstElementChild.remove();
+  setTimeout(() => {
+    item.classList.add('leaving');
+    setTimeout(() => item.remove(), 500);
+  }, TICKER_MS);
+}
+
+function toggleChat(open = els.chatDrawer.hidden) {
+  els.chatDrawer.hidden = !open;
+  els.stage.classList.toggle('chat-open', open);
+  els.chatToggle.setAttribute('aria-pressed', String(open));
+  if (open) {
+    els.ticker.replaceChildren();
+    state.chat.render();
+  }
 }
 
 // --- room controls ------------------------------------------------------------------------
@@ -359,6 +271,29 @@ function renderFullscreenButton() {
   els.fullscreen.replaceChildren(icon(on ? 'fullscreenExit' : 'fullscreen', 26));
 }
 
+/** The controls a remote's arrows move between: the prompt's while it is open. */
+function focusables() {
+  const scope = els.invitePrompt.hidden ? els.controls : els.invitePrompt;
+  return [...scope.querySelectorAll('button')].filter((b) => !b.hidden && !b.disabled && b.offsetParent !== null);
+}
+
+function focusFirstControl() {
+  const list = focusables();
+  (list.find((b) => b === els.hand) || list[0])?.focus();
+}
+
+function moveFocus(step) {
+  const list = focusables();
+  if (list.length === 0) return;
+  // Focus left on a control that has since gone (the prompt, "leave the stage") starts over.
+  const at = list.indexOf(document.activeElement);
+  if (at === -1) {
+    focusFirstControl();
+    return;
+  }
+  list[(at + step + list.length) % list.length].focus();
+}
+
 let idleTimer = null;
 function wake() {
   els.stage.classList.remove('idle');
@@ -366,47 +301,88 @@ function wake() {
   idleTimer = setTimeout(() => els.stage.classList.add('idle'), IDLE_MS);
 }
 
-function wire() {
-  els.video.addEventListener('playing', () => {
-    state.videoPlaying = true;
-    render();
-  });
-  els.video.addEventListener('resize', () => {
-    if (els.video.videoWidth > 0 && !state.videoPlaying) {
-      state.videoPlaying = true;
-      render();
+function onKey(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
+  state.picture.audio.unlock();
+  wake();
+  const key = e.key;
+  if (!els.invitePrompt.hidden) {
+    if (key === 'Escape' || key === 'Backspace' || key === 'BrowserBack') {
+      e.preventDefault();
+      state.seat?.decline();
+    } else if (key.startsWith('Arrow')) {
+      e.preventDefault();
+      moveFocus(key === 'ArrowLeft' || key === 'ArrowUp' ? -1 : 1);
     }
-  });
+    return;
+  }
+  switch (key) {
+    case 'f':
+    case 'F':
+      toggleFullscreen();
+      break;
+    case 'h':
+    case 'H':
+      if (!els.hand.hidden) state.seat?.toggleHand();
+      break;
+    case 'c':
+    case 'C':
+      toggleChat();
+      break;
+    case 'Escape':
+      if (!els.chatDrawer.hidden) toggleChat(false);
+      break;
+    case 'ArrowLeft':
+    case 'ArrowUp':
+      e.preventDefault();
+      moveFocus(-1);
+      break;
+    case 'ArrowRight':
+    case 'ArrowDown':
+      e.preventDefault();
+      moveFocus(1);
+      break;
+    default:
+  }
+}
+
+function wire() {
   els.fullscreen.addEventListener('click', (e) => {
     e.stopPropagation();
     toggleFullscreen();
   });
   document.addEventListener('fullscreenchange', renderFullscreenButton);
+  els.hand.addEventListener('click', () => state.seat?.toggleHand());
+  els.leaveStage.addEventListener('click', () => state.seat?.leave());
+  els.inviteAccept.addEventListener('click', () => state.seat?.accept());
+  els.inviteDecline.addEventListener('click', () => state.seat?.decline());
+  els.chatToggle.addEventListener('click', () => toggleChat());
 
   // Any touch, click or key is the gesture a browser wants before playing sound.
-  const unlockSound = () => {
-    if (state.soundBlocked) playAudio();
-  };
-  els.enableSound.addEventListener('click', unlockSound);
-  document.addEventListener('pointerdown', unlockSound);
-  document.addEventListener('keydown', (e) => {
-    if (e.key === 'f' || e.key === 'F') {
-      if (!e.ctrlKey && !e.metaKey && !e.altKey) toggleFullscreen();
-    }
-    unlockSound();
-    wake();
-  });
+  els.enableSound.addEventListener('click', () => state.picture.audio.unlock());
+  document.addEventListener('pointerdown', () => state.picture.audio.unlock());
+  document.addEventListener('keydown', onKey);
   document.addEventListener('pointermove', wake);
   document.addEventListener('pointerdown', wake);
   wake();
-  watchScreenSize();
+  mountLanguageSwitch(els.lang, () => {
+    renderFullscreenButton();
+    state.chat?.render();
+    state.picture.renderStrip();
+    render();
+  });
 }
 
-// Test and support hook: what this classroom has actually received and decoded.
+// Test and support hook: what this classroom has actually received, decoded and sent.
 window.classroomDebug = {
   async stats() {
-    const stats = state.subscriber ? await state.subscriber.stats() : emptyStats();
-    return { ...stats, videoMaxLayer: wantedLayer(), videoPublicationId: state.videoPublicationId };
+    const stats = state.session ? await state.session.stats() : emptyStats();
+    const camera = state.picture.camera;
+    return { ...stats, videoMaxLayer: state.picture.wantedLayer(), videoPublicationId: camera ? camera.publicationId : null };
+  },
+  /** What one publication brought this page (packets, decoded frames); null if not received. */
+  publicationStats(publicationId) {
+    return state.session ? state.session.publicationStats(publicationId) : null;
   },
   /**
    * Caps the teacher's video at `maxLayer` ('low' | 'medium' | 'high'), as a room on a poor link
@@ -415,24 +391,14 @@ window.classroomDebug = {
    */
   limitVideo(maxLayer) {
     if (!LAYERS.includes(maxLayer)) throw new Error(`unknown layer ${maxLayer}`);
-    state.layerCap = maxLayer;
-    const sent = syncSubscription();
-    return { publicationId: state.videoPublicationId, maxLayer: wantedLayer(), sent };
+    return state.picture.limit(maxLayer);
   },
   /** Lifts the cap of `limitVideo`: the size of the screen decides again. */
   releaseVideo() {
-    state.layerCap = null;
-    const sent = syncSubscription();
-    return { publicationId: state.videoPublicationId, maxLayer: wantedLayer(), sent };
+    return state.picture.limit(null);
   },
   state() {
-    return {
-      phase: phase(),
-      participantId: state.you ? state.you.id : null,
-      lessonId: state.lesson ? state.lesson.id : null,
-      soundBlocked: state.soundBlocked,
-      receiving: state.subscriber ? state.subscriber.receivers().length : 0,
-    };
+    return { ...watchState(state.session, state.seat, state.picture), phase: phase() };
   },
 };
 
@@ -446,6 +412,6 @@ if (!link.token) {
   state.error = { title: t('classroom.msg.noToken'), detail: t('classroom.msg.noTokenDetail') };
   render();
 } else {
-  render();
   join(link.token, link.lesson);
+  render();
 }

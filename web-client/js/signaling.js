@@ -2,9 +2,16 @@
 //
 // One SignalingClient is one seat in a lesson: it joins with an invite token, matches replies to
 // requests by `id`, pings every 5 s so the server's liveness check keeps the seat, and rejoins
-// with the same token when the socket drops. A rejoin is a fresh participant on the server (new
-// id, new peer connections), so every `joined` event means "start over": pages rebuild their
-// peer connections from it rather than patching the old ones.
+// with the same token when the socket drops. Within the server's reconnect grace (30 s) a rejoin
+// gets the same participant id, hand and stage place back, and the others see it as
+// "reconnecting" rather than leaving; its peer connections are new all the same, so every
+// `joined` event means "start over": pages rebuild their peer connections from it rather than
+// patching the old ones.
+//
+// How a socket closes tells the server what happened: 1000 ("bye", from close()) is leaving;
+// any other code (4000 when this client gives up on a silent socket, 1001 when the page
+// unloads or reloads) keeps the seat for a rejoin. The server closes with 4409 when the same
+// invite joined from another page; that page now holds the seat, so this one stops.
 //
 // Events (CustomEvent, `detail` = the server message as parsed JSON):
 //   every server message type by name: 'joined', 'offer', 'answer', 'participant_joined', ...
@@ -13,6 +20,11 @@
 //   'fatal'        detail {code, message}: the seat cannot be (re)joined; no more reconnects
 
 /** Join refusals that another attempt with the same token cannot fix. */
+/** Our close code for a socket given up to reconnect (the server keeps the seat). */
+const CLOSE_RECONNECTING = 4000;
+/** The server's close code when the same invite joined from another page. */
+const CLOSE_REPLACED = 4409;
+
 const FATAL_JOIN_CODES = new Set([
   'invalid_token',
   'token_expired',
@@ -21,6 +33,8 @@ const FATAL_JOIN_CODES = new Set([
   'lesson_ended',
   'forbidden',
 ]);
+// `removed` is not among them: LessonRoom turns it into its 'removed' event, and the page's
+// session closes the client (session.js), so a removed link never retries.
 
 /** A request that got an `error` reply, or none in time. */
 export class SignalingError extends Error {
@@ -158,7 +172,17 @@ export class SignalingClient extends EventTarget {
     ws.onerror = () => {
       // Always followed by `close`, which decides what happens next.
     };
-    ws.onclose = () => this.dropSocket();
+    ws.onclose = (e) => {
+      if (e.code === CLOSE_REPLACED) {
+        this.stopped = true;
+        this.dropSocket();
+        const detail = { code: 'replaced', message: e.reason || 'this invite joined from another page' };
+        this.setStatus('closed', detail.code, detail.message);
+        this.dispatchEvent(new CustomEvent('fatal', { detail }));
+        return;
+      }
+      this.dropSocket();
+    };
   }
 
   /** Forgets the current socket (closing it if needed) and, unless stopped, reconnects. */
@@ -169,7 +193,9 @@ export class SignalingClient extends EventTarget {
     // Detached first: a half-dead socket can take long to report `close`, and the reconnect
     // should not wait for it.
     ws.onopen = ws.onmessage = ws.onclose = null;
-    if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) ws.close();
+    if (ws.readyState === WebSocket.CONNECTING || ws.readyState === WebSocket.OPEN) {
+      ws.close(CLOSE_RECONNECTING, 'reconnecting');
+    }
     this.stopPing();
     this.failPending('disconnected', 'the connection to the server was lost');
     if (this.stopped) this.setStatus('closed');

@@ -1,26 +1,39 @@
-// Teacher console (`/`): lessons, the live studio for one lesson, classroom invitations.
+// Teacher console (`/`): the schedule of lessons, and the live studio for one lesson.
 //
-// Routes live in the fragment: `#/` is the lesson list, `#/lessons/ID` one lesson. The admin key
+// Routes live in the fragment: `#/` is the schedule, `#/lessons/ID` one lesson. The admin key
 // arrives once as `#key=...` (the link the server prints) and is then kept in localStorage.
 // A teacher invite link (`/teacher#lesson=ID&token=JWT`) opens the studio for that lesson with
 // its own token instead: going live works without the admin key, the admin parts are hidden.
 //
-// Going live = a teacher invite token from the REST API, a seat over /ws with it, and a
-// publisher peer connection carrying camera + microphone. The seat rejoins by itself after a
-// network drop; every `joined` rebuilds the peer connections (see signaling.js).
+// Going live = a teacher invite token from the REST API and a seat in the lesson with it
+// (session.js): camera + microphone go out on the publisher connection, a shared screen joins
+// them as a publication of its own, and the others' media arrive on the subscriber connection.
+// The studio shows what fits the lesson's mode (remote-view.js), raised hands (hands.js), who
+// is here with the moderator's mute and remove (people.js), and the chat (chat.js).
 
 import { api, ApiError, adoptAdminKey, forgetAdminKey, readAdminKey, storeAdminKey } from './api.js';
 import { $, h, icon, applyIcons, toast } from './dom.js';
 import { t, applyI18n } from './i18n.js';
-import { SignalingClient } from './signaling.js';
-import { Publisher, Subscriber, openCameraAndMicrophone } from './media.js';
+import { LessonSession } from './session.js';
+import { AudioSink, openCameraAndMicrophone } from './media.js';
+import { ScreenShare } from './screenshare.js';
+import { ChatPanel } from './chat.js';
+import { HandsPanel } from './hands.js';
+import { PeoplePanel } from './people.js';
+import { RemoteView } from './remote-view.js';
+import { renderSchedule, metaLine, scheduledAt } from './schedule.js';
+import { loadInvites, saveInvites, inviteUrl, renderInviteList } from './invites.js';
+import { mountLanguageSwitch } from './langswitch.js';
 
 const NAME_STORAGE = 'classroom.teacherName';
-const ROLE_ICONS = { teacher: 'teacher', classroom: 'school' };
 
 const els = {
   connection: $('#connection'),
   connectionText: $('#connection-text'),
+  lang: $('#lang'),
+  account: $('#account'),
+  accountName: $('#account-name'),
+  signout: $('#signout'),
   viewKey: $('#view-key'),
   viewLessons: $('#view-lessons'),
   viewLesson: $('#view-lesson'),
@@ -38,39 +51,69 @@ const els = {
   lessonTitle: $('#lesson-title'),
   lessonMeta: $('#lesson-meta'),
   lessonState: $('#lesson-state'),
+  recordingBadge: $('#recording-badge'),
+  recordToggle: $('#record-toggle'),
+  recordInput: $('#lesson-record-input'),
   endLesson: $('#end-lesson'),
   endDialog: $('#end-dialog'),
   preview: $('#preview'),
+  previewScreen: $('#preview-screen'),
   previewMessage: $('#preview-message'),
   previewMessageText: $('#preview-message-text'),
   cameraRetry: $('#camera-retry'),
   onAir: $('#on-air'),
   toggleMic: $('#toggle-mic'),
   toggleCam: $('#toggle-cam'),
+  shareScreen: $('#share-screen'),
+  shareScreenText: $('#share-screen-text'),
   teacherName: $('#teacher-name'),
   goLive: $('#go-live'),
   goLiveText: $('#go-live-text'),
   controls: $('#studio-controls'),
+  studio: $('#studio'),
+  previewIcon: $('#preview-icon'),
+  backLink: $('#back-link'),
+  nameField: $('#name-field'),
+  remoteCard: $('#remote-card'),
+  handsCard: $('#hands-card'),
+  peopleCard: $('#people-card'),
+  chatCard: $('#chat-card'),
+  chat: $('#chat'),
+  chatOffline: $('#chat-offline'),
   inviteCard: $('#invite-card'),
   inviteTitle: $('#invite-title'),
   inviteLead: $('#invite-lead'),
-  studio: $('#studio'),
-  previewIcon: $('#preview-icon'),
-  peopleCard: $('#people-card'),
-  backLink: $('#back-link'),
-  nameField: $('#name-field'),
   inviteForm: $('#invite-form'),
+  inviteRole: $('#invite-role'),
   inviteName: $('#invite-name'),
   inviteSubmit: $('#invite-submit'),
   inviteList: $('#invite-list'),
   inviteEmpty: $('#invite-empty'),
-  participantList: $('#participant-list'),
-  participantCount: $('#participant-count'),
-  participantsEmpty: $('#participants-empty'),
+  removeDialog: $('#remove-dialog'),
+  removeTitle: $('#remove-title'),
+  audioSink: $('#audio-sink'),
 };
+
+const hands = new HandsPanel(
+  { list: $('#hands-list'), count: $('#hands-count'), empty: $('#hands-empty'), lowerAll: $('#lower-all') },
+  null,
+);
+const people = new PeoplePanel(
+  { list: $('#participant-list'), count: $('#participant-count'), empty: $('#participants-empty') },
+  { remove: (p) => confirmRemove(p) },
+);
+const remote = new RemoteView({
+  title: $('#remote-title'),
+  lead: $('#remote-lead'),
+  grid: $('#remote-tiles'),
+  empty: $('#remote-empty'),
+  pending: $('#remote-pending'),
+});
 
 /** The lesson open in the studio, with its camera and (when live) its seat in the lesson. */
 let session = null;
+/** The participant the remove dialog asks about. */
+let removing = null;
 
 // --- the studio session -------------------------------------------------------------------
 
@@ -79,21 +122,29 @@ class Session {
     this.lesson = lesson;
     this.stream = null;
     this.cameraError = null;
-    this.signaling = null;
-    this.publisher = null;
-    this.subscriber = null;
-    this.you = null;
-    this.participants = new Map(); // id -> ParticipantInfo
+    this.seat = null; // LessonSession while live
+    this.chat = null; // ChatPanel of the seat
     this.restParticipants = [];
     this.live = 'idle'; // 'idle' | 'connecting' | 'live'
     this.micOn = true;
     this.camOn = true;
     this.inviteToken = null; // set when opened from a teacher invite link
     this.invites = [];
+    this.screen = new ScreenShare();
+    this.screen.addEventListener('change', () => this.onScreenChange());
+    this.audio = new AudioSink(els.audioSink);
   }
 
   get id() {
     return this.lesson.id;
+  }
+
+  get room() {
+    return this.seat ? this.seat.room : null;
+  }
+
+  get mode() {
+    return (this.room && this.room.mode) || this.lesson.mode || '';
   }
 
   async startCamera() {
@@ -132,33 +183,7 @@ class Session {
     try {
       const token = this.inviteToken ?? (await api.createInvite(this.id, 'teacher', name)).token;
       if (this.live !== 'connecting') return; // stopped meanwhile
-      const sig = new SignalingClient({ token, lesson: this.id });
-      this.signaling = sig;
-      sig.addEventListener('status', () => renderConnection());
-      sig.addEventListener('joined', (e) => this.onJoined(e.detail));
-      sig.addEventListener('participant_joined', (e) => {
-        this.participants.set(e.detail.participant.id, e.detail.participant);
-        renderParticipants();
-      });
-      sig.addEventListener('participant_left', (e) => {
-        this.participants.delete(e.detail.participant_id);
-        renderParticipants();
-      });
-      sig.addEventListener('offer', (e) => this.onServerOffer(e.detail));
-      sig.addEventListener('candidate', (e) => this.subscriber?.addCandidate(e.detail.candidate));
-      sig.addEventListener('lesson_ended', () => this.onEnded());
-      sig.addEventListener('server-error', (e) =>
-        toast(t('error.signaling', { message: e.detail.message || e.detail.code }), 'error'),
-      );
-      sig.addEventListener('fatal', (e) => {
-        if (e.detail.code === 'lesson_ended') {
-          this.onEnded();
-          return;
-        }
-        toast(t('controls.liveFailed', { message: e.detail.message || e.detail.code }), 'error');
-        this.stopLive();
-      });
-      await sig.start();
+      this.join(token);
     } catch (err) {
       if (this.live === 'idle') return;
       toast(t('controls.liveFailed', { message: describe(err) }), 'error');
@@ -166,61 +191,108 @@ class Session {
     }
   }
 
-  /** A (re)join: who is here now, then publish camera + microphone on a fresh connection. */
-  async onJoined(joined) {
-    this.you = joined.you;
-    this.participants = new Map();
-    for (const p of [joined.you, ...(joined.participants || [])]) this.participants.set(p.id, p);
-    if (joined.lesson) this.lesson = { ...this.lesson, ...joined.lesson };
-    renderLessonHead();
-    renderParticipants();
-
-    this.subscriber?.close();
-    this.subscriber = null;
-    this.publisher?.close();
-    if (!this.stream) return;
-    const pub = new Publisher(this.signaling);
-    this.publisher = pub;
-    pub.addEventListener('state', (e) => {
-      if (this.publisher !== pub) return;
+  join(token) {
+    const seat = new LessonSession({ token, lesson: this.id });
+    this.seat = seat;
+    this.chat = new ChatPanel(els.chat, seat.room);
+    hands.room = seat.room;
+    const mine = (fn) => (e) => {
+      if (this.seat === seat) fn(e);
+    };
+    seat.addEventListener('status', mine(() => renderConnection()));
+    seat.addEventListener('joined', mine(() => this.onJoined()));
+    seat.addEventListener('publisher-state', mine((e) => {
       if (e.detail === 'connected') this.setLive('live');
-      else if (e.detail === 'failed') {
-        // The media path broke while signaling still works: a fresh seat starts clean.
-        this.setLive('connecting');
-        this.signaling?.dropSocket();
-      }
+      else if (e.detail === 'failed') this.setLive('connecting');
       renderConnection();
-    });
+    }));
+    seat.addEventListener('media', mine(() => this.onMedia()));
+    seat.addEventListener('ended', mine(() => this.onEnded()));
+    seat.addEventListener('removed', mine(() => {
+      toast(t('lesson.youWereRemoved'), 'error');
+      this.stopLive();
+    }));
+    seat.addEventListener('fatal', mine((e) => {
+      toast(t('controls.liveFailed', { message: e.detail.message || e.detail.code }), 'error');
+      this.stopLive();
+    }));
+    const room = seat.room;
+    room.addEventListener('change', mine((e) => renderLive(e.detail.what)));
+    room.addEventListener('declined', mine((e) => {
+      const p = room.participant(e.detail.participantId);
+      if (p) toast(t('stage.declinedBy', { name: p.name }), 'info');
+    }));
+    room.addEventListener('error', mine((e) => toast(t('error.signaling', { message: e.detail.message || e.detail.code }), 'error')));
+    room.addEventListener('command-error', mine((e) => toast(describeCommandError(e.detail), 'error')));
+    room.addEventListener('recording-error', mine((e) => toast(t('recording.failed', { message: e.detail.message }), 'error', 15000)));
+    seat.start();
+  }
+
+  /** A (re)join: who is here now, then camera + microphone (and a shared screen) go out anew. */
+  async onJoined() {
+    const seat = this.seat;
+    if (seat.room.lesson) this.lesson = { ...this.lesson, ...seat.room.lesson };
+    renderLessonHead();
+    renderLive('joined');
+    if (!this.stream) return;
+    const pub = seat.ensurePublisher();
     const items = [
       ...this.stream.getAudioTracks().map((track) => ({ track, source: 'microphone' })),
       ...this.stream.getVideoTracks().map((track) => ({ track, source: 'camera' })),
     ];
     try {
       await pub.publish(items, this.stream);
+      if (this.screen.active && seat.publisher === pub) await pub.add([{ track: this.screen.track, source: 'screen' }], this.screen.stream);
     } catch (err) {
-      if (this.publisher !== pub || err.code === 'disconnected') return; // a rejoin follows
+      if (seat.publisher !== pub || err.code === 'disconnected' || err.code === 'closed') return; // a rejoin follows
       toast(t('controls.liveFailed', { message: describe(err) }), 'error');
       this.stopLive();
     }
   }
 
-  /** Others' media (classrooms that publish, in later modes): answer so the SFU is satisfied. */
-  onServerOffer(msg) {
-    if (!this.subscriber) this.subscriber = new Subscriber(this.signaling);
-    this.subscriber.handleOffer(msg);
+  onMedia() {
+    this.audio.sync(this.seat ? this.seat.received().filter((r) => r.kind === 'audio').map((r) => r.track) : []);
+    renderRemote();
+  }
+
+  async toggleScreen() {
+    if (this.screen.active) {
+      this.screen.stop();
+      return;
+    }
+    await this.screen.start();
+    if (this.screen.error) toast(t('screen.failed', { message: describe(this.screen.error) }), 'error');
+  }
+
+  /** The share started or stopped (from the console or the browser's own bar). */
+  async onScreenChange() {
+    renderControls();
+    renderPreview();
+    const pub = this.seat?.publisher;
+    if (!pub || this.live === 'idle') return;
+    try {
+      if (this.screen.active && !pub.sources().has('screen')) {
+        await pub.add([{ track: this.screen.track, source: 'screen' }], this.screen.stream);
+      } else if (!this.screen.active && pub.sources().has('screen')) {
+        await pub.remove('screen');
+      }
+    } catch (err) {
+      if (err.code === 'disconnected' || err.code === 'closed') return; // the rejoin shares it again
+      toast(t('screen.failed', { message: describe(err) }), 'error');
+      this.screen.stop();
+    }
   }
 
   stopLive() {
-    this.signaling?.close();
-    this.signaling = null;
-    this.publisher?.close();
-    this.publisher = null;
-    this.subscriber?.close();
-    this.subscriber = null;
-    this.participants = new Map();
-    this.you = null;
+    const seat = this.seat;
+    this.seat = null;
+    seat?.close();
+    this.chat = null;
+    hands.room = null;
+    this.audio.clear();
+    this.screen.stop();
     this.setLive('idle');
-    renderParticipants();
+    renderLive('joined');
   }
 
   onEnded() {
@@ -236,12 +308,24 @@ class Session {
     this.live = live;
     renderControls();
     renderConnection();
+    renderPreview();
   }
 
-  /** Everything released: camera, seat, connections. */
+  /** Everything released: camera, screen, seat, connections. */
   dispose() {
     this.stopLive();
     this.stopCamera();
+  }
+}
+
+function describeCommandError(err) {
+  switch (err.code) {
+    case 'stage_full':
+      return t('stage.full');
+    case 'not_found':
+      return t('people.gone');
+    default:
+      return t('error.signaling', { message: err.message || err.code });
   }
 }
 
@@ -256,15 +340,6 @@ function describe(err) {
   return (err && err.message) || String(err);
 }
 
-function modeLabel(mode) {
-  return mode ? t(`mode.${mode}`) : '';
-}
-
-/** "Mathematics · Grade 5 · Specialised delivery classroom", skipping what is not set. */
-function metaLine(lesson) {
-  return [lesson.subject, lesson.grade, modeLabel(lesson.mode)].filter((x) => x).join(' · ');
-}
-
 function stateBadge(el, state) {
   el.className = `badge badge-${state}`;
   el.textContent = t(`state.${state}`);
@@ -273,8 +348,8 @@ function stateBadge(el, state) {
 function renderConnection() {
   let status = 'offline';
   let text = t('conn.offline');
-  if (session && session.live !== 'idle' && session.signaling) {
-    const sig = session.signaling.status;
+  if (session && session.live !== 'idle' && session.seat) {
+    const sig = session.seat.status;
     if (sig === 'reconnecting') {
       status = 'reconnecting';
       text = t('conn.reconnecting');
@@ -293,40 +368,12 @@ function renderConnection() {
   els.connectionText.textContent = text;
 }
 
-function renderLessonList(lessons) {
-  els.lessonList.replaceChildren(
-    ...lessons.map((lesson) =>
-      h('li', {},
-        h('a', { class: 'lesson-row', href: `#/lessons/${lesson.id}`, 'data-state': lesson.state, 'data-lesson-id': lesson.id },
-          h('span', { class: 'lesson-avatar', 'aria-hidden': 'true' }, initial(lesson.subject || lesson.title)),
-          h('span', { class: 'lesson-row-text' },
-            h('div', { class: 'lesson-row-title' }, lesson.title),
-            h('div', { class: 'lesson-row-meta' }, metaLine(lesson))),
-          h('span', { class: `badge badge-${lesson.state}` }, t(`state.${lesson.state}`)),
-          chevron())),
-    ),
-  );
-  els.lessonsStatus.hidden = lessons.length > 0;
-  els.lessonsStatus.textContent = t('lessons.empty');
-}
-
-function chevron() {
-  const svg = icon('chevron', 18);
-  svg.classList.add('chevron');
-  return svg;
-}
-
-function initial(text) {
-  const s = String(text || '').trim();
-  return s ? Array.from(s)[0].toUpperCase() : '·';
-}
-
 function renderLesson() {
   renderLessonHead();
   renderPreview();
   renderControls();
   renderInvites();
-  renderParticipants();
+  renderLive('joined');
 }
 
 function renderLessonHead() {
@@ -335,12 +382,15 @@ function renderLessonHead() {
   els.lessonTitle.textContent = lesson.title;
   els.lessonMeta.textContent = metaLine(lesson);
   stateBadge(els.lessonState, lesson.state);
-  // Ending and inviting are admin calls; a teacher from an invite link has no key for them.
+  // Inviting is an admin call; a teacher from an invite link has no key for it. Ending works
+  // for both: over the socket when live.
   const admin = !session.inviteToken;
-  els.endLesson.hidden = lesson.state === 'ended' || !admin;
+  els.endLesson.hidden = lesson.state === 'ended' || (!admin && !session.seat);
   els.inviteCard.hidden = !admin;
   els.backLink.hidden = !admin;
   els.nameField.hidden = !admin;
+  els.viewLesson.dataset.mode = session.mode;
+  renderRecording();
   document.title = `${lesson.title} · ${t('app.name')}`;
 }
 
@@ -349,6 +399,10 @@ function renderPreview() {
   const ended = session.lesson.state === 'ended';
   const stream = session.stream;
   if (els.preview.srcObject !== stream) els.preview.srcObject = stream;
+  const sharing = session.screen.stream;
+  if (els.previewScreen.srcObject !== sharing) els.previewScreen.srcObject = sharing;
+  els.previewScreen.hidden = !sharing;
+  els.studio.classList.toggle('is-sharing', !!sharing);
   let message = null;
   let retry = false;
   let spinner = false;
@@ -363,7 +417,7 @@ function renderPreview() {
   } else if (!stream) {
     message = t('camera.starting');
     spinner = true;
-  } else if (!session.camOn) {
+  } else if (!session.camOn && !sharing) {
     message = t('camera.off');
   }
   els.previewMessage.hidden = message === null;
@@ -393,10 +447,25 @@ function renderControls() {
   els.goLiveText.textContent =
     live === 'live' ? t('controls.stop') : live === 'connecting' ? t('controls.cancel') : t('controls.goLive');
   els.teacherName.disabled = live !== 'idle' || ended;
+
+  // A screen is shared into the lesson, so it needs the seat.
+  const sharing = session.screen.active;
+  const canShare = typeof navigator.mediaDevices?.getDisplayMedia === 'function';
+  els.shareScreen.hidden = !canShare;
+  els.shareScreen.disabled = !sharing && (live !== 'live' || session.screen.starting);
+  els.shareScreen.classList.toggle('is-sharing', sharing);
+  els.shareScreen.setAttribute('aria-pressed', String(sharing));
+  els.shareScreen.querySelector('[data-icon]').replaceChildren(icon(sharing ? 'screenOff' : 'screen', 18));
+  els.shareScreenText.textContent = t(sharing ? 'screen.stop' : 'screen.share');
+  els.shareScreen.title = live === 'live' || sharing ? '' : t('screen.needsLive');
+
   // An ended lesson is history: nothing left to broadcast or invite to.
   els.controls.hidden = ended;
   els.inviteForm.hidden = ended;
   els.peopleCard.hidden = ended;
+  els.handsCard.hidden = ended;
+  els.remoteCard.hidden = ended;
+  els.chatCard.hidden = ended;
   els.inviteTitle.textContent = t(ended ? 'invite.history' : 'invite.title');
   els.inviteLead.hidden = ended;
   els.onAir.hidden = live !== 'live';
@@ -410,93 +479,74 @@ function setToggle(button, on, iconOn, iconOff, titleOn, titleOff) {
   button.querySelector('[data-icon]').replaceChildren(icon(on ? iconOn : iconOff));
 }
 
-function renderParticipants() {
+/** The live parts: what changed in the room decides what is drawn again. */
+function renderLive(what) {
   if (!session) return;
-  const live = session.live !== 'idle' && session.you;
-  const list = live ? [...session.participants.values()] : session.restParticipants;
-  const order = { teacher: 0, assistant: 1, classroom: 2, student: 3 };
-  list.sort(
-    (a, b) => (order[a.role] ?? 9) - (order[b.role] ?? 9) || String(a.name).localeCompare(String(b.name)),
-  );
-  els.participantList.replaceChildren(
-    ...list.map((p) =>
-      h('li', { class: 'person', 'data-role': p.role, 'data-participant-id': p.id },
-        h('span', { class: 'person-avatar' }, icon(ROLE_ICONS[p.role] || 'users', 18)),
-        h('span', { class: 'person-name' }, p.name,
-          session.you && p.id === session.you.id ? h('span', { class: 'you' }, ` (${t('people.you')})`) : null),
-        h('span', { class: 'person-role' }, t(`role.${p.role}`))),
-    ),
-  );
-  els.participantCount.textContent = String(list.length);
-  els.participantsEmpty.hidden = list.length > 0;
-  els.participantsEmpty.textContent = live ? t('people.empty') : t('people.offline');
-}
-
-// --- invitations (kept per lesson so a reload keeps the links) ----------------------------
-
-function inviteKey(lessonId) {
-  return `classroom.invites.${lessonId}`;
-}
-
-function loadInvites(lessonId) {
-  try {
-    const list = JSON.parse(localStorage.getItem(inviteKey(lessonId)) || '[]');
-    return Array.isArray(list) ? list : [];
-  } catch {
-    return [];
+  const all = what === 'joined';
+  const room = session.room;
+  if (all || what === 'participants' || what === 'stage' || what === 'hands' || what === 'muted' || what === 'publications') {
+    people.render(room, session.restParticipants);
+  }
+  if (all || what === 'hands' || what === 'stage' || what === 'participants') hands.render();
+  if (all || what !== 'chat') renderRemote();
+  if (all || what === 'recording') renderRecording();
+  if (all) {
+    els.chat.hidden = !session.chat;
+    els.chatOffline.hidden = !!session.chat;
+    if (!session.chat) els.chat.replaceChildren();
+    renderLessonHead();
   }
 }
 
-function saveInvites(lessonId, list) {
-  try {
-    localStorage.setItem(inviteKey(lessonId), JSON.stringify(list.slice(-50)));
-  } catch {
-    // Links stay on screen for this visit.
-  }
+/** The "recording" badge, and the moderator's button to start or stop it. */
+function renderRecording() {
+  const room = session?.room;
+  const live = !!room?.joined && session.lesson.state !== 'ended';
+  const recording = live && room.recording;
+  els.recordingBadge.hidden = !recording;
+  els.recordToggle.hidden = !live || !room.isModerator;
+  els.recordToggle.textContent = t(recording ? 'recording.stop' : 'recording.start');
+  els.recordToggle.dataset.recording = String(recording);
 }
+
+function toggleRecording() {
+  const room = session?.room;
+  if (!room?.joined) return;
+  const sent = room.command({ type: room.recording ? 'stop_recording' : 'start_recording' });
+  if (!sent) toast(t('error.offline'), 'error');
+}
+
+function renderRemote() {
+  if (!session) return;
+  remote.render(session.seat, session.mode);
+}
+
+// --- invitations ---------------------------------------------------------------------------
 
 function renderInvites() {
-  if (!session) return;
-  const invites = session.invites || [];
-  els.inviteList.replaceChildren(
-    ...invites
-      .slice()
-      .reverse()
-      .map((inv) => {
-        const input = h('input', { class: 'invite-link', readonly: true, value: inv.url, 'aria-label': inv.name });
-        input.addEventListener('focus', () => input.select());
-        const copy = h('button', { class: 'btn btn-sm copy', type: 'button' }, icon('copy', 15), h('span', {}, t('invite.copy')));
-        copy.addEventListener('click', () => copyLink(inv.url, input, copy));
-        return h('li', { class: 'invite', 'data-classroom': inv.name },
-          h('div', { class: 'invite-name' }, icon('school', 17), h('span', {}, inv.name)),
-          h('div', { class: 'invite-link-row' }, input, copy));
-      }),
-  );
-  els.inviteEmpty.hidden = invites.length > 0;
+  if (session) renderInviteList(els.inviteList, els.inviteEmpty, session.invites || []);
 }
 
-async function copyLink(url, input, button) {
-  let ok = false;
-  try {
-    await navigator.clipboard.writeText(url);
-    ok = true;
-  } catch {
-    // Clipboard API refused (permissions, older browser): fall back to a selection copy.
-    input.focus();
-    input.select();
-    try {
-      ok = document.execCommand('copy');
-    } catch {
-      ok = false;
-    }
-  }
-  if (!ok) return;
-  button.classList.add('copied');
-  button.replaceChildren(icon('check', 15), h('span', {}, t('invite.copied')));
-  setTimeout(() => {
-    button.classList.remove('copied');
-    button.replaceChildren(icon('copy', 15), h('span', {}, t('invite.copy')));
-  }, 2000);
+function renderInviteForm() {
+  const role = els.inviteRole.value;
+  els.inviteName.placeholder = t(role === 'classroom' ? 'invite.namePh' : 'invite.personPh');
+  els.inviteName.setAttribute('aria-label', t(role === 'classroom' ? 'invite.name' : 'invite.personName'));
+}
+
+// --- moderation ---------------------------------------------------------------------------
+
+function confirmRemove(p) {
+  removing = p;
+  els.removeTitle.textContent = t('people.removeTitle', { name: p.name });
+  if (typeof els.removeDialog.showModal === 'function') els.removeDialog.showModal();
+  else if (window.confirm(els.removeTitle.textContent)) removeParticipant();
+}
+
+function removeParticipant() {
+  const p = removing;
+  removing = null;
+  if (!p || !session?.room) return;
+  session.room.command({ type: 'remove', participant_id: p.id });
 }
 
 // --- views --------------------------------------------------------------------------------
@@ -508,15 +558,45 @@ function showKeyView(error) {
   els.keyInput.focus();
 }
 
-/** A 401 anywhere means the stored key is wrong: ask again. */
+/**
+ * A 401 anywhere: with a stored API key the key is wrong, so ask again; without one the
+ * session is missing or over, and api.js has already sent the page to sign in.
+ */
 function handleAuthError(err) {
-  if (err instanceof ApiError && err.status === 401) {
+  if (!(err instanceof ApiError) || err.status !== 401) return false;
+  if (readAdminKey()) {
     forgetAdminKey();
     showKeyView(t('key.invalid'));
-    return true;
   }
-  return false;
+  return true;
 }
+
+/** Shows who is signed in (not with an API key, which is nobody) and offers signing out. */
+async function showAccount() {
+  if (readAdminKey()) return;
+  try {
+    const me = await api.me();
+    if (!me.account) return;
+    els.accountName.textContent = me.account.display_name || me.account.username || '';
+    els.account.hidden = false;
+  } catch {
+    // Not signed in: the first API call sends the page to the sign-in page.
+  }
+}
+
+async function signOut() {
+  try {
+    await api.signOut();
+  } catch (err) {
+    toast(describe(err), 'error');
+    return;
+  }
+  session?.dispose();
+  session = null;
+  location.assign('/signin.html');
+}
+
+let lastLessons = null;
 
 async function showLessons() {
   if (session && session.live === 'idle') {
@@ -533,15 +613,20 @@ async function loadLessons() {
   if (!els.lessonList.children.length) els.lessonsStatus.textContent = t('lessons.loading');
   try {
     const lessons = await api.listLessons();
-    // Live first, then upcoming, then the newest ended.
-    const rank = { live: 0, scheduled: 1, ended: 2 };
-    lessons.sort((a, b) => (rank[a.state] ?? 3) - (rank[b.state] ?? 3) || b.id - a.id);
-    renderLessonList(lessons);
+    lastLessons = Array.isArray(lessons) ? lessons : [];
+    renderLessonList();
   } catch (err) {
     if (handleAuthError(err)) return;
     els.lessonsStatus.hidden = false;
     els.lessonsStatus.textContent = t('lessons.loadFailed', { message: describe(err) });
   }
+}
+
+function renderLessonList() {
+  if (!lastLessons) return;
+  const shown = renderSchedule(els.lessonList, lastLessons);
+  els.lessonsStatus.hidden = shown > 0;
+  els.lessonsStatus.textContent = t('lessons.empty');
 }
 
 async function openLesson(id) {
@@ -562,7 +647,7 @@ async function openLesson(id) {
     session = new Session(lesson);
     session.invites = loadInvites(id);
   } else {
-    session.lesson = lesson;
+    session.lesson = { ...session.lesson, ...lesson };
   }
   session.restParticipants = Array.isArray(lesson.participants) ? lesson.participants : [];
   show(els.viewLesson);
@@ -599,10 +684,7 @@ function route() {
     openInvitedStudio(invite);
     return;
   }
-  if (!readAdminKey()) {
-    showKeyView();
-    return;
-  }
+  // Signed in or holding the API key; with neither, the first API call goes to sign in.
   const m = location.hash.match(/^#\/lessons\/(\d+)/);
   if (m) openLesson(Number(m[1]));
   else showLessons();
@@ -622,8 +704,15 @@ function wire() {
 
   els.refreshLessons.addEventListener('click', () => loadLessons());
 
+  // Recording is on by default where the server defaults it (network lessons); the teacher may
+  // change it, and a later change of mode no longer overrides that choice.
+  let recordTouched = false;
+  els.recordInput.addEventListener('change', () => {
+    recordTouched = true;
+  });
   const updateHint = () => {
     els.modeHint.textContent = t(`mode.${els.modeSelect.value}.hint`);
+    if (!recordTouched) els.recordInput.checked = els.modeSelect.value === 'network';
   };
   els.modeSelect.addEventListener('change', updateHint);
   updateHint();
@@ -636,12 +725,16 @@ function wire() {
       subject: String(form.get('subject') || '').trim(),
       grade: String(form.get('grade') || '').trim(),
       mode: String(form.get('mode') || 'delivery'),
+      record: els.recordInput.checked,
     };
+    const when = scheduledAt(String(form.get('scheduled_at') || ''));
+    if (when) body.scheduled_at = when;
     els.createError.hidden = true;
     els.createSubmit.disabled = true;
     try {
       const lesson = await api.createLesson(body);
       els.createForm.reset();
+      recordTouched = false;
       updateHint();
       location.hash = `#/lessons/${lesson.id}`;
     } catch (err) {
@@ -669,6 +762,7 @@ function wire() {
     renderControls();
     renderPreview();
   });
+  els.shareScreen.addEventListener('click', () => session?.toggleScreen());
   els.cameraRetry.addEventListener('click', () => session?.startCamera());
 
   els.goLive.addEventListener('click', () => {
@@ -683,17 +777,20 @@ function wire() {
     session.goLive(name);
   });
 
+  els.inviteRole.addEventListener('change', renderInviteForm);
+  renderInviteForm();
   els.inviteForm.addEventListener('submit', async (e) => {
     e.preventDefault();
     if (!session) return;
     const name = els.inviteName.value.trim();
     if (!name) return;
+    const role = els.inviteRole.value;
     const lessonId = session.id;
     els.inviteSubmit.disabled = true;
     try {
-      const invite = await api.createInvite(lessonId, 'classroom', name);
-      const url = invite.url || `${location.origin}/classroom#token=${encodeURIComponent(invite.token)}`;
-      const list = [...loadInvites(lessonId), { name, url, expires_at: invite.expires_at }];
+      const invite = await api.createInvite(lessonId, role, name);
+      const url = inviteUrl(role, invite);
+      const list = [...loadInvites(lessonId), { name, role, url, expires_at: invite.expires_at }];
       saveInvites(lessonId, list);
       if (session && session.id === lessonId) {
         session.invites = list;
@@ -715,6 +812,22 @@ function wire() {
   els.endDialog.addEventListener('close', () => {
     if (els.endDialog.returnValue === 'end') endLesson();
   });
+  els.removeDialog.addEventListener('close', () => {
+    if (els.removeDialog.returnValue === 'remove') removeParticipant();
+    else removing = null;
+  });
+
+  mountLanguageSwitch(els.lang, () => {
+    renderConnection();
+    renderLessonList();
+    updateHint();
+    renderInviteForm();
+    if (session) {
+      renderLesson();
+      session.chat?.render();
+    }
+    document.title = session ? `${session.lesson.title} · ${t('app.name')}` : `${t('app.teacherConsole')} · ${t('app.name')}`;
+  });
 
   window.addEventListener('hashchange', route);
   window.addEventListener('beforeunload', () => session?.dispose());
@@ -723,6 +836,12 @@ function wire() {
 async function endLesson() {
   if (!session) return;
   const s = session;
+  // A teacher from an invite link has no REST access: the seat ends the lesson over the socket
+  // and hears `lesson_ended` like everyone else.
+  if (s.inviteToken) {
+    if (!s.room || !s.room.command({ type: 'end_lesson' })) toast(t('lesson.endFailed', { message: t('error.offline') }), 'error');
+    return;
+  }
   try {
     const lesson = await api.endLesson(s.id);
     // The seat may have heard `lesson_ended` before this reply and said so already.
@@ -757,26 +876,50 @@ function writeStored(key, value) {
 // Test and support hook: what the console is doing, without reaching into its internals.
 window.teacherDebug = {
   state() {
+    const room = session?.room;
     return {
       lessonId: session ? session.id : null,
       lessonState: session ? session.lesson.state : null,
+      mode: session ? session.mode : null,
       live: session ? session.live : 'idle',
-      publishing: !!session && session.live === 'live' && session.publisher?.connectionState === 'connected',
-      signaling: session?.signaling ? session.signaling.status : 'closed',
-      participantId: session?.you ? session.you.id : null,
-      participants: session ? [...session.participants.values()] : [],
+      publishing: !!session && session.live === 'live' && session.seat?.publisher?.connectionState === 'connected',
+      sending: session?.seat?.publisher ? [...session.seat.publisher.sources()] : [],
+      sharingScreen: !!session?.screen.active,
+      signaling: session?.seat ? session.seat.status : 'closed',
+      participantId: room?.you ? room.you.id : null,
+      participants: room ? [...room.participants.values()] : [],
+      hands: room ? room.hands.map((x) => x.participant_id) : [],
+      stage: room ? room.stage.slice() : [],
+      invited: room ? [...room.invited] : [],
+      reconnecting: room ? [...room.reconnecting] : [],
+      recording: room ? room.recording : false,
+      publications: room ? [...room.publications.values()] : [],
+      chat: room ? room.chat.map((m) => ({ id: m.id, text: m.text, from: m.from?.name })) : [],
+      tiles: [...remote.grid.tiles.values()].map((tile) => ({
+        participantId: Number(tile.el.dataset.participantId),
+        video: !!tile.track,
+      })),
       invites: session?.invites ? session.invites.length : 0,
       camera: !!session?.stream,
     };
   },
   /** The camera's outgoing layers as the browser sends them (see `Publisher.videoLayers`). */
   async videoLayers() {
-    return session?.publisher ? session.publisher.videoLayers() : [];
+    return session?.seat?.publisher ? session.seat.publisher.videoLayers() : [];
   },
   /** The camera's own settings (what getUserMedia gave, before any layer scaling). */
   cameraSettings() {
     const track = session?.stream?.getVideoTracks()[0];
     return track ? track.getSettings() : null;
+  },
+  /** The publisher connection's current offer and the SFU's answer (support: negotiation problems). */
+  publisherSdp() {
+    const pc = session?.seat?.publisher?.pc;
+    return pc ? { offer: pc.localDescription?.sdp || null, answer: pc.remoteDescription?.sdp || null } : null;
+  },
+  /** What one publication brought this console (packets, decoded frames); null if not received. */
+  publicationStats(publicationId) {
+    return session?.seat ? session.seat.publicationStats(publicationId) : null;
   },
 };
 
@@ -784,4 +927,7 @@ applyI18n();
 applyIcons();
 adoptAdminKey();
 wire();
+els.signout.addEventListener('click', signOut);
+els.recordToggle.addEventListener('click', toggleRecording);
+showAccount();
 route();

@@ -243,3 +243,92 @@ export async function inviteClassroom(teacher, name) {
   assert.match(link, /\/classroom#token=\S+/, `an invitation link for ${name}`);
   return link;
 }
+
+/**
+ * The one-time sign-in link the server printed on its first start (for the `admin` account it
+ * made), from the lab's server output.
+ */
+export async function firstSignInLink(lab) {
+  return waitFor('the "First sign-in" line from the server', () => {
+    const m = lab.server.stdout.text.match(/First sign-in \(admin, one-time, 24 h\): (http:\/\/\S+)/);
+    return m && m[1];
+  }, { timeoutMs: UI_TIMEOUT_MS });
+}
+
+// --- helpers for the lesson pages' tests (stage, moderation, chat, screen share) -------------
+
+/**
+ * Like `teacherGoesLive`, for a lesson of any mode: creates it in the console and goes live.
+ * Resolves with the teacher's page and the lesson id once camera and microphone go out.
+ */
+export async function teacherStartsLesson(lab, consoleUrl, { title, subject = '', grade = '', mode, name = 'Li Wei' }) {
+  const teacher = await lab.openPage('teacher', consoleUrl, { viewport: { width: 1440, height: 900 } });
+  await teacher.locator('#view-lessons').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  await teacher.fill('#lesson-title-input', title);
+  await teacher.fill('#lesson-subject-input', subject);
+  await teacher.fill('#lesson-grade-input', grade);
+  await teacher.selectOption('#lesson-mode-input', mode);
+  await teacher.click('#create-lesson-submit');
+  await teacher.locator('#view-lesson').waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  const lessonId = await waitFor('the lesson to open in the studio', () =>
+    teacher.evaluate(() => window.teacherDebug.state().lessonId),
+  { timeoutMs: UI_TIMEOUT_MS });
+  await waitFor('the camera preview', () => teacher.evaluate(() => window.teacherDebug.state().camera), {
+    timeoutMs: UI_TIMEOUT_MS,
+  });
+  await teacher.fill('#teacher-name', name);
+  await teacher.click('#go-live');
+  await waitFor('the teacher to be publishing', () => teacher.evaluate(() => window.teacherDebug.state().publishing));
+  return { teacher, lessonId };
+}
+
+/**
+ * Invites someone through the console's invite form: `role` is classroom, student or observer.
+ * Resolves with the link (a classroom's opens the big-screen view, the others the student view).
+ */
+export async function inviteAs(teacher, name, role) {
+  await teacher.selectOption('#invite-role', role);
+  await teacher.fill('#invite-name', name);
+  await teacher.click('#invite-submit');
+  const input = teacher.locator(`.invite[data-classroom="${name}"] input.invite-link`);
+  await input.waitFor({ state: 'visible', timeout: UI_TIMEOUT_MS });
+  const link = await input.inputValue();
+  const page = role === 'classroom' ? 'classroom' : 'student';
+  assert.match(link, new RegExp(`/${page}#token=\\S+`), `a ${role} link for ${name}`);
+  return link;
+}
+
+/** The debug hook of whichever page this is (teacher console, classroom or student view). */
+export function pageState(page) {
+  return page.evaluate(() => (window.teacherDebug || window.classroomDebug || window.studentDebug).state());
+}
+
+/** Switches a page's language with its own language switch (`en` or `zh-CN`). */
+export async function switchLanguage(page, locale) {
+  await page.locator(`.lang-switch [data-locale="${locale}"]`).first().click();
+  await waitFor(`the page to be in ${locale}`, () => page.evaluate((l) => document.documentElement.lang === l, locale), {
+    timeoutMs: UI_TIMEOUT_MS,
+  });
+}
+
+/**
+ * Waits until a counter read by `probe` stops growing: the same value over `samples`
+ * consecutive reads `intervalMs` apart (so at least (samples - 1) × intervalMs of silence).
+ * Bounded; resolves with the settled value. Used where the claim is "nothing more arrives".
+ */
+export async function waitForSteady(what, probe, { samples = 5, intervalMs = 400, timeoutMs = MEDIA_TIMEOUT_MS } = {}) {
+  const seen = [];
+  return waitFor(what, async () => {
+    seen.push(await probe());
+    if (seen.length > samples) seen.shift();
+    return seen.length === samples && seen.every((v) => v === seen[0]) ? { value: seen[0] } : null;
+  }, { timeoutMs, intervalMs }).then((r) => r.value);
+}
+
+/** Waits until a counter read by `probe` grows past `from`; resolves with the new value. */
+export async function waitForGrowth(what, probe, from, { timeoutMs = MEDIA_TIMEOUT_MS } = {}) {
+  return waitFor(what, async () => {
+    const v = await probe();
+    return v > from ? v : null;
+  }, { timeoutMs });
+}

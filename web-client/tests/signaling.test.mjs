@@ -25,10 +25,17 @@ class ScriptedSocket {
     this.sent.push(JSON.parse(text));
   }
 
-  close() {
+  close(code = 1005, reason = '') {
     if (this.readyState === ScriptedSocket.CLOSED) return;
     this.readyState = ScriptedSocket.CLOSED;
+    this.closedWith = { code, reason };
     this.onclose?.({ code: 1006 });
+  }
+
+  /** The server closes the socket with `code`. */
+  serverClose(code, reason = '') {
+    this.readyState = ScriptedSocket.CLOSED;
+    this.onclose?.({ code, reason });
   }
 
   // --- what the "server" does ---
@@ -188,6 +195,23 @@ test('pings while open, and gives up on a socket that stays silent', async () =>
   // Nothing answers: after three silent intervals the socket counts as dead and is replaced.
   await until('a reconnect after silence', () => ScriptedSocket.all.length > 1, 5000);
   assert.equal(ws.onmessage, null, 'the dead socket is detached');
+  assert.equal(ws.closedWith.code, 4000, 'closed as reconnecting, so the server keeps the seat');
+});
+
+test('leaving closes with 1000, which the server takes as leaving', async () => {
+  const [c, ws] = await joinedClient();
+  c.close();
+  assert.equal(ws.closedWith.code, 1000);
+});
+
+test('a seat taken over by another page stops for good', async () => {
+  const [c, ws] = await joinedClient();
+  const fatal = new Promise((resolve) => c.addEventListener('fatal', (e) => resolve(e.detail)));
+  ws.serverClose(4409, 'this invite joined again from another page');
+  assert.equal((await fatal).code, 'replaced');
+  assert.equal(c.status, 'closed');
+  await delay(1100);
+  assert.equal(ScriptedSocket.all.length, 1, 'no rejoin that would take the seat back');
 });
 
 test('close() stops everything and rejects what was pending', async () => {

@@ -50,6 +50,8 @@ impl TestServer {
             udp: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data.path().join("data"),
             liveness_timeout,
+            // Short, so a test of a peer that vanished sees it leave soon after it is away.
+            reconnect_grace: Duration::from_secs(1),
             ..signaling::Config::default()
         };
         let server = tokio::time::timeout(WAIT, signaling::Server::start(config))

@@ -1,7 +1,9 @@
 //! Lessons recorded into the library with real peers: a `network` lesson records itself when
 //! its teacher arrives, ends into a WebM that `ffprobe` accepts (VP8 + Opus, the lesson's
-//! duration, cues), is listed and served with HTTP Range; and a recording survives the real
-//! `classroom` binary being killed with SIGKILL (listed `interrupted` after the restart).
+//! duration, cues), is listed and served with HTTP Range; a recording survives the real
+//! `classroom` binary being killed with SIGKILL (listed `interrupted` after the restart); and a
+//! library that reaches its quota mid-lesson (`library_quota_bytes`, which fails exactly as a
+//! full disk does) stops the recording with `disk_full` while the lesson and the server go on.
 //!
 //! The bots' VP8 is synthetic (valid framing, not decodable pictures): enough for the
 //! container, its streams, duration and cues, which is what is checked here; the recorder
@@ -13,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{TestServer, WAIT};
+use common::{TestServer, WAIT, has_audio_and_keyframe};
 use hyper::Method;
 use loadtest::{Bot, BotOptions, PublishConfig, RestClient, wait_event};
 use serde_json::Value;
@@ -248,6 +250,115 @@ async fn a_network_lesson_is_recorded_end_to_end() {
 
     teacher.close().await;
     classroom.close().await;
+    server.stop().await;
+}
+
+/// The recorder's reserve (256 KiB, set aside so a recording can always be sealed) plus about
+/// three seconds of the bots' media: the quota runs out a few seconds into the lesson, after
+/// whole clusters reached the disk.
+const QUOTA: u64 = 256 * 1024 + 500 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_library_stops_the_recording_and_the_lesson_goes_on() {
+    let server = TestServer::start_with(Duration::from_secs(10), |c| {
+        c.library_quota_bytes = Some(QUOTA);
+    })
+    .await;
+    let lesson = server
+        .rest
+        .create_lesson("Lesson on a full disk", "network")
+        .await
+        .expect("create lesson");
+    let teacher = server.publisher(&lesson, PublishConfig::default()).await;
+    let mut events = teacher.events();
+
+    // The teacher moderates, so it hears why the recording stopped.
+    let stopped = wait_event(
+        &mut events,
+        WAIT,
+        "recording_changed (off, disk_full)",
+        |m| {
+            matches!(
+                m,
+                ServerMessage::RecordingChanged {
+                    recording: false,
+                    ..
+                }
+            )
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!(
+            "the teacher was not told the recording stopped within {WAIT:?} on a \
+             {QUOTA}-byte library: {e}"
+        )
+    });
+    let ServerMessage::RecordingChanged { error, .. } = stopped else {
+        unreachable!("matched above")
+    };
+    let error = error.expect("the teacher is told why the recording stopped");
+    assert_eq!(error.code, "disk_full", "{error:?}");
+    assert!(!error.message.is_empty());
+
+    // The server goes on: it answers, and the lesson still carries media to a classroom that
+    // joins now.
+    let (status, body) = server
+        .rest
+        .request_raw(Method::GET, "/healthz", None)
+        .await
+        .expect("healthz");
+    assert_eq!(status, 200, "{body:?}");
+    let classroom = server.subscriber(&lesson, "Shizi Village").await;
+    classroom
+        .wait_media(
+            WAIT,
+            "media after the recording stopped",
+            has_audio_and_keyframe,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}; tracks: {:#?}", classroom.tracks()));
+    assert!(
+        !server.state().recordings.is_recording(lesson.id),
+        "the recording stays stopped"
+    );
+    assert_eq!(server.state().metrics.recordings_failed.get(), 1);
+    let (status, metrics) = server
+        .rest
+        .request_raw(Method::GET, "/metrics", None)
+        .await
+        .expect("metrics");
+    assert_eq!(status, 200);
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "classroom_recordings_failed_total 1"),
+        "{metrics}"
+    );
+
+    // The library lists it as failed, with the reason.
+    let list: Vec<Value> = server
+        .rest
+        .request(Method::GET, "/api/library", None)
+        .await
+        .expect("library");
+    assert_eq!(list.len(), 1, "{list:?}");
+    let entry = &list[0];
+    assert_eq!(entry["state"], "failed", "{entry}");
+    assert_eq!(entry["error"]["code"], "disk_full", "{entry}");
+    assert!(entry["duration_ms"].as_u64().unwrap_or(0) > 0, "{entry}");
+    let id = entry["id"].as_str().expect("id").to_owned();
+
+    // What was recorded before the disk filled is sealed and playable.
+    let dir = server.state().recordings.library().join(&id);
+    assert!(!dir.join("main.webm.part").exists(), "main.webm was sealed");
+    let probe = ffprobe(&dir.join("main.webm"));
+    assert_eq!(codecs(&probe), ["opus", "vp8"], "{probe}");
+    assert!(duration_secs(&probe) >= 1.0, "{probe}");
+
+    classroom.close().await;
+    teacher.close().await;
     server.stop().await;
 }
 

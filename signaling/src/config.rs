@@ -57,6 +57,11 @@ pub struct Config {
     /// from `http://localhost`/`127.0.0.1`; turn it off only to serve plain HTTP to other
     /// machines on a trusted network (see `session.rs`).
     pub secure_cookies: bool,
+    /// The most bytes the recording library (`DATA/library`) may hold; `None` for no limit
+    /// but the disk's. A recording that would pass it stops as it would on a full disk
+    /// (`disk_full`): what was recorded so far is sealed and kept, the lesson goes on. What
+    /// is left is counted when each recording starts (see `recording.rs`).
+    pub library_quota_bytes: Option<u64>,
 }
 
 impl Default for Config {
@@ -77,6 +82,7 @@ impl Default for Config {
             messages_per_second: 50,
             session_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: true,
+            library_quota_bytes: None,
         }
     }
 }
@@ -204,6 +210,11 @@ impl Config {
             "session_ttl",
             "between 60 seconds and 30 days",
         )?;
+        check(
+            self.library_quota_bytes != Some(0),
+            "library_quota_bytes",
+            "more than 0 when set",
+        )?;
         Ok(())
     }
 }
@@ -269,5 +280,22 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn library_quota_is_optional_and_positive() {
+        assert_eq!(Config::default().library_quota_bytes, None);
+        let c: Config = toml::from_str("library_quota_bytes = 50_000_000_000").unwrap();
+        assert_eq!(c.library_quota_bytes, Some(50_000_000_000));
+        c.validate().unwrap();
+        let zero: Config = toml::from_str("library_quota_bytes = 0").unwrap();
+        assert!(matches!(
+            zero.validate(),
+            Err(ConfigError::Invalid {
+                field: "library_quota_bytes",
+                ..
+            })
+        ));
+        assert!(toml::from_str::<Config>("library_quota_bytes = -1").is_err());
     }
 }

@@ -22,6 +22,15 @@
 //!
 //! At start-up [`Recordings::recover`] seals what a killed process left behind and lists it
 //! as `interrupted`. Files live in `DATA/library/<id>/`; `GET /api/library` lists them.
+//!
+//! The library's quota (`library_quota_bytes`), when set, is a byte budget at the recorder's
+//! storage boundary (`recorder::QuotaStorage`), which fails with ENOSPC exactly as a full disk
+//! does, so a quota hit takes the full-disk path end to end (`disk_full`, the recording marked
+//! `failed`, what was recorded kept). The budget is what the quota leaves after the bytes
+//! already under `DATA/library`, counted once as each recording starts: recordings running at
+//! the same time each get that budget, and files others write meanwhile (a thumbnail) are not
+//! charged to it, so the library can pass its quota by about one recording's reserve — simple,
+//! and close enough for a limit an operator sets well below the disk's size.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -30,8 +39,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use recorder::{
-    ErrorInfo, LessonMeta, RecorderConfig, RecorderHandle, RecorderNotice, Recording, RecordingId,
-    RecordingMeta, RecordingState, Storage, TimelineEvent, TrackId, TrackKind,
+    ErrorInfo, LessonMeta, QuotaStorage, RecorderConfig, RecorderHandle, RecorderNotice, Recording,
+    RecordingId, RecordingMeta, RecordingState, Storage, TimelineEvent, TrackId, TrackKind,
 };
 use sfu::{LessonId, MediaKind, ParticipantId, PublicationId, SfuHandle, Source, TapEvent};
 use tokio::sync::{mpsc, oneshot};
@@ -85,6 +94,8 @@ pub enum RecordingError {
 pub struct Recordings {
     library: PathBuf,
     storage: Arc<dyn Storage>,
+    /// The most bytes the library may hold (`Config::library_quota_bytes`).
+    quota: Option<u64>,
     store: Store,
     sfu: SfuHandle,
     hub: Arc<Hub>,
@@ -110,11 +121,14 @@ enum Control {
 }
 
 impl Recordings {
-    /// Recordings into `library` through `storage`; also makes the hub show it every
-    /// delivered message, for the timeline.
+    /// Recordings into `library` through `storage`, or, with a `quota`, through a
+    /// `QuotaStorage` on the local disk holding what the quota leaves; also makes the hub show
+    /// it every delivered message, for the timeline.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         library: PathBuf,
         storage: Arc<dyn Storage>,
+        quota: Option<u64>,
         store: Store,
         sfu: SfuHandle,
         hub: Arc<Hub>,
@@ -124,6 +138,7 @@ impl Recordings {
         let recordings = Arc::new(Recordings {
             library,
             storage,
+            quota,
             store,
             sfu,
             hub: hub.clone(),
@@ -171,14 +186,15 @@ impl Recordings {
         }
         if let Err(e) = self.start(lesson).await {
             tracing::error!(lesson = lesson.id, error = %e, "could not start recording");
-            self.hub.set_recording(
-                lesson.id,
-                false,
-                Some(ErrorInfo {
+            // A recorder error keeps its own code: a library already full says `disk_full`.
+            let error = match &e {
+                RecordingError::Recorder(e) => ErrorInfo::from(e),
+                _ => ErrorInfo {
                     code: "recording_failed".into(),
                     message: e.to_string(),
-                }),
-            );
+                },
+            };
+            self.hub.set_recording(lesson.id, false, Some(error));
         }
     }
 
@@ -246,7 +262,15 @@ impl Recordings {
         };
         let origin = Instant::now();
         let (storage, library, rec_id) = (self.storage.clone(), self.library.clone(), id.clone());
+        let quota = self.quota;
         let created = tokio::task::spawn_blocking(move || {
+            let storage = match quota {
+                Some(quota) => {
+                    let left = quota.saturating_sub(bytes_under(&library));
+                    Arc::new(QuotaStorage::new(left)) as Arc<dyn Storage>
+                }
+                None => storage,
+            };
             Recording::create_with(
                 storage,
                 &library,
@@ -261,6 +285,8 @@ impl Recordings {
         let recording = match created.and_then(|r| r) {
             Ok(recording) => recording,
             Err(e) => {
+                // Listed as failed like one that stopped later, so counted alike.
+                self.metrics.recordings_failed.inc();
                 self.record_outcome(&id, lesson.id, now_wall, failed_outcome(&e))
                     .await;
                 return Err(e.into());
@@ -713,6 +739,22 @@ impl Task {
             let _ = done.send(());
         }
     }
+}
+
+/// Bytes in the files under `dir`, at any depth; what cannot be read counts as nothing (a
+/// directory removed meanwhile). Symbolic links are not followed.
+fn bytes_under(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(m) if m.is_dir() => bytes_under(&entry.path()),
+            Ok(m) if m.is_file() => m.len(),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// Finishes a recorder thread's recording without blocking the runtime.

@@ -184,6 +184,7 @@ impl Server {
         let recordings = Recordings::new(
             library,
             Arc::new(recorder::FileStorage),
+            config.library_quota_bytes,
             store.clone(),
             sfu.clone(),
             hub.clone(),

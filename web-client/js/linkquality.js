@@ -1,7 +1,6 @@
 // The link-quality indicator: how what this page receives is faring, from the server's
-// `quality` reports (every 2 s; loss and round trip as this browser's receiver reports tell the
-// server, and the video layer the server chose for this link). A rural classroom sees at a glance
-// whether a frozen or soft picture is its own link; the teacher's console reads the same reports.
+// `quality` reports (every 2 s; the loss and round trip this browser's receiver reports gave the
+// server). A rural classroom sees at a glance whether a frozen or soft picture is its own link.
 
 /** Loss above which a link is poor, and above which it is only fair (fractions). */
 const POOR_LOSS = 0.08;
@@ -21,10 +20,9 @@ export function linkLevel(quality, now = Date.now()) {
   if (!quality || now - quality.at > STALE_MS || quality.receiving.length === 0) return null;
   const loss = Math.max(...quality.receiving.map((q) => q.loss || 0));
   const rtt = Math.max(...quality.receiving.map((q) => q.rtt_ms || 0));
-  // The server moved this link down to a lower layer: it is short of room.
-  const lowered = quality.receiving.some((q) => q.layer && q.layer !== 'high');
+  // The layer is not judged: a page showing video small asks for a lower one itself.
   if (loss > POOR_LOSS || rtt > POOR_RTT_MS) return 'poor';
-  if (loss > FAIR_LOSS || rtt > FAIR_RTT_MS || lowered) return 'fair';
+  if (loss > FAIR_LOSS || rtt > FAIR_RTT_MS) return 'fair';
   return 'good';
 }
 

@@ -43,9 +43,17 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(liveness_timeout: Duration) -> TestServer {
+        Self::start_with(liveness_timeout, |_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with `tweak` applied to the configuration last.
+    pub async fn start_with(
+        liveness_timeout: Duration,
+        tweak: impl FnOnce(&mut signaling::Config),
+    ) -> TestServer {
         init_tracing();
         let data = tempfile::tempdir().expect("a temporary data directory");
-        let config = signaling::Config {
+        let mut config = signaling::Config {
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             udp: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: data.path().join("data"),
@@ -54,6 +62,7 @@ impl TestServer {
             reconnect_grace: Duration::from_secs(1),
             ..signaling::Config::default()
         };
+        tweak(&mut config);
         let server = tokio::time::timeout(WAIT, signaling::Server::start(config))
             .await
             .expect("server start timed out")

@@ -363,10 +363,12 @@ async fn a_full_library_stops_the_recording_and_the_lesson_goes_on() {
 }
 
 /// The `classroom` binary of this build, built if need be (`cargo test` builds only the
-/// libraries this test links).
+/// libraries this test links). The build is the workspace's own (`scripts/test` runs the same
+/// one first, so there it has nothing to do): building the one package alone would unify
+/// features differently and rebuild much of the dependency tree.
 fn classroom_binary() -> PathBuf {
     let mut cargo = std::process::Command::new(option_env!("CARGO").unwrap_or("cargo"));
-    cargo.args(["build", "-p", "signaling", "--bin", "classroom"]);
+    cargo.args(["build", "--workspace", "--all-targets"]);
     if !cfg!(debug_assertions) {
         cargo.arg("--release");
     }

@@ -1,10 +1,11 @@
 //! Synthetic media: well-formed VP8 and Opus RTP payloads that a receiver can check byte by byte.
 //!
-//! Every payload carries a 16-byte [`Tag`] — the publisher's own packet counter for the track and
-//! the send time — followed by filler bytes derived from the counter. A subscriber therefore
-//! needs nothing from the publisher to tell that a packet arrived intact (every byte matches),
-//! in order (counters increase), complete (no counter skipped) and how late (now − send time),
-//! whatever the SFU did to sequence numbers, timestamps, SSRCs or the VP8 picture id.
+//! Every payload carries a 16-byte [`Tag`] — the publisher's own packet counter for the stream,
+//! which simulcast layer the stream is, and the send time — followed by filler bytes derived
+//! from the counter and the layer. A subscriber therefore needs nothing from the publisher to
+//! tell that a packet arrived intact (every byte matches), in order (counters increase),
+//! complete (no counter skipped), how late (now − send time) and from which layer, whatever the
+//! SFU did to sequence numbers, timestamps, SSRCs or the VP8 picture id.
 //!
 //! Layouts:
 //! - Opus: `tag ‖ filler`.
@@ -17,6 +18,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use signaling::protocol::Layer;
 
 /// Length of the [`Tag`] in every payload.
 pub const TAG_LEN: usize = 16;
@@ -35,28 +37,73 @@ const VP8_FRAME_TAG_LEN: usize = 3;
 const VP8_KEYFRAME_HEADER_LEN: usize = 10;
 const VP8_START_CODE: [u8; 3] = [0x9d, 0x01, 0x2a];
 
-/// What every synthetic payload carries: who sent it when.
+/// The counter's share of the tag's first word; the top byte names the layer.
+const COUNTER_BITS: u32 = 56;
+const COUNTER_MASK: u64 = (1 << COUNTER_BITS) - 1;
+
+/// What every synthetic payload carries: who sent it when, on which layer.
+///
+/// On the wire: `layer byte ‖ 56-bit counter ‖ 64-bit send time`, big-endian. The layer byte is
+/// 0 for a stream sent without simulcast, so such payloads are what they were before layers
+/// existed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tag {
-    /// The publisher's packet counter for this track, from 0, one per RTP packet.
+    /// The publisher's packet counter for this stream (one per simulcast layer), from 0, one
+    /// per RTP packet; below 2^56.
     pub counter: u64,
     /// When the publisher handed the packet to its peer connection, in µs since the Unix epoch.
     pub sent_at_us: u64,
+    /// The simulcast layer the packet was sent on; `None` without simulcast.
+    pub layer: Option<Layer>,
+}
+
+fn layer_byte(layer: Option<Layer>) -> u8 {
+    match layer {
+        None => 0,
+        Some(Layer::Low) => 1,
+        Some(Layer::Medium) => 2,
+        Some(Layer::High) => 3,
+    }
+}
+
+fn layer_of_byte(byte: u8) -> Result<Option<Layer>, Corrupt> {
+    match byte {
+        0 => Ok(None),
+        1 => Ok(Some(Layer::Low)),
+        2 => Ok(Some(Layer::Medium)),
+        3 => Ok(Some(Layer::High)),
+        _ => Err(Corrupt::BadLayer),
+    }
 }
 
 impl Tag {
     fn put(&self, out: &mut BytesMut) {
-        out.put_u64(self.counter);
+        out.put_u64(
+            (u64::from(layer_byte(self.layer)) << COUNTER_BITS) | (self.counter & COUNTER_MASK),
+        );
         out.put_u64(self.sent_at_us);
     }
 
-    fn read(buf: &[u8]) -> Option<Tag> {
-        let counter = u64::from_be_bytes(buf.get(0..8)?.try_into().ok()?);
-        let sent_at_us = u64::from_be_bytes(buf.get(8..16)?.try_into().ok()?);
-        Some(Tag {
-            counter,
-            sent_at_us,
+    fn read(buf: &[u8]) -> Result<Tag, Corrupt> {
+        let word = |at: usize| {
+            buf.get(at..at + 8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes)
+                .ok_or(Corrupt::TooShort)
+        };
+        let first = word(0)?;
+        Ok(Tag {
+            counter: first & COUNTER_MASK,
+            sent_at_us: word(8)?,
+            layer: layer_of_byte((first >> COUNTER_BITS) as u8)?,
         })
+    }
+
+    /// The filler that follows this tag: a payload moved to another layer's stream, or to
+    /// the other kind of track, fails the check instead of passing.
+    fn filler(&self, salt: u64) -> Filler {
+        let layer_salt = u64::from(layer_byte(self.layer)).wrapping_mul(0xa076_1d64_78bd_642f);
+        Filler::new(salt ^ layer_salt, self.counter & COUNTER_MASK)
     }
 }
 
@@ -106,12 +153,13 @@ impl Filler {
 pub fn opus_payload(counter: u64, sent_at_us: u64, len: usize) -> Bytes {
     let len = len.max(TAG_LEN);
     let mut out = BytesMut::with_capacity(len);
-    Tag {
+    let tag = Tag {
         counter,
         sent_at_us,
-    }
-    .put(&mut out);
-    Filler::new(AUDIO_SALT, counter).put(&mut out, len - TAG_LEN);
+        layer: None,
+    };
+    tag.put(&mut out);
+    tag.filler(AUDIO_SALT).put(&mut out, len - TAG_LEN);
     out.freeze()
 }
 
@@ -123,6 +171,8 @@ pub struct Checked {
     pub keyframe: bool,
     /// The packet starts a frame (S bit with partition 0; always true for audio).
     pub frame_start: bool,
+    /// Width and height from a keyframe's header.
+    pub keyframe_size: Option<(u16, u16)>,
 }
 
 /// Why a payload failed the check.
@@ -136,18 +186,21 @@ pub enum Corrupt {
     BadKeyframeHeader,
     #[error("payload bytes differ from what the publisher sent")]
     BadFiller,
+    #[error("tag names no known layer")]
+    BadLayer,
 }
 
 /// Checks an Opus payload built by [`opus_payload`].
 pub fn check_opus(payload: &[u8]) -> Result<Checked, Corrupt> {
-    let tag = Tag::read(payload).ok_or(Corrupt::TooShort)?;
-    if !Filler::new(AUDIO_SALT, tag.counter).matches(&payload[TAG_LEN..]) {
+    let tag = Tag::read(payload)?;
+    if !tag.filler(AUDIO_SALT).matches(&payload[TAG_LEN..]) {
         return Err(Corrupt::BadFiller);
     }
     Ok(Checked {
         tag,
         keyframe: false,
         frame_start: true,
+        keyframe_size: None,
     })
 }
 
@@ -208,6 +261,7 @@ pub fn check_vp8(payload: &[u8]) -> Result<Checked, Corrupt> {
     let mut at = desc.len;
     let frame_start = desc.start && desc.partition == 0;
     let mut keyframe = false;
+    let mut keyframe_size = None;
     if frame_start {
         let frame_tag = payload
             .get(at..at + VP8_FRAME_TAG_LEN)
@@ -220,20 +274,27 @@ pub fn check_vp8(payload: &[u8]) -> Result<Checked, Corrupt> {
             if start_code != VP8_START_CODE {
                 return Err(Corrupt::BadKeyframeHeader);
             }
+            let size = payload
+                .get(at + VP8_FRAME_TAG_LEN + 3..at + VP8_KEYFRAME_HEADER_LEN)
+                .ok_or(Corrupt::TooShort)?;
+            // 14-bit sizes; the top two bits are the upscaling mode.
+            let dimension = |lo: u8, hi: u8| u16::from_le_bytes([lo, hi]) & 0x3fff;
+            keyframe_size = Some((dimension(size[0], size[1]), dimension(size[2], size[3])));
             at += VP8_KEYFRAME_HEADER_LEN;
         } else {
             at += VP8_FRAME_TAG_LEN;
         }
     }
     let rest = payload.get(at..).ok_or(Corrupt::TooShort)?;
-    let tag = Tag::read(rest).ok_or(Corrupt::TooShort)?;
-    if !Filler::new(VIDEO_SALT, tag.counter).matches(&rest[TAG_LEN..]) {
+    let tag = Tag::read(rest)?;
+    if !tag.filler(VIDEO_SALT).matches(&rest[TAG_LEN..]) {
         return Err(Corrupt::BadFiller);
     }
     Ok(Checked {
         tag,
         keyframe,
         frame_start,
+        keyframe_size,
     })
 }
 
@@ -246,6 +307,8 @@ pub struct Vp8Packetizer {
     height: u16,
     /// The next frame's PictureID (15 bits, wraps).
     picture_id: u16,
+    /// The simulcast layer every tag names.
+    layer: Option<Layer>,
 }
 
 impl Vp8Packetizer {
@@ -258,7 +321,14 @@ impl Vp8Packetizer {
             width: width & 0x3fff,
             height: height & 0x3fff,
             picture_id: first_picture_id & 0x7fff,
+            layer: None,
         }
+    }
+
+    /// Tags every payload as sent on `layer` of a simulcast publication.
+    pub fn with_layer(mut self, layer: Option<Layer>) -> Self {
+        self.layer = layer;
+        self
     }
 
     /// Payloads of one frame of about `frame_size` bytes of VP8 data. Each payload takes the
@@ -300,9 +370,10 @@ impl Vp8Packetizer {
             let tag = Tag {
                 counter: *counter,
                 sent_at_us,
+                layer: self.layer,
             };
             tag.put(&mut buf);
-            Filler::new(VIDEO_SALT, *counter).put(&mut buf, data_len - TAG_LEN);
+            tag.filler(VIDEO_SALT).put(&mut buf, data_len - TAG_LEN);
             *counter += 1;
             out.push(buf.freeze());
         }
@@ -337,7 +408,8 @@ mod tests {
             c.tag,
             Tag {
                 counter: 41,
-                sent_at_us: 123_456
+                sent_at_us: 123_456,
+                layer: None,
             }
         );
     }
@@ -431,5 +503,33 @@ mod tests {
         p[3] = 0x34;
         let c = check_vp8(&p).unwrap();
         assert!(c.keyframe);
+    }
+
+    #[test]
+    fn layers_are_tagged_and_cannot_be_mixed_up() {
+        let mut low = Vp8Packetizer::new(1100, 320, 180, 0).with_layer(Some(Layer::Low));
+        let mut high = Vp8Packetizer::new(1100, 1280, 720, 0).with_layer(Some(Layer::High));
+        let mut counter = (1 << 56) - 1;
+        let k = low.frame(true, 2000, &mut counter, 5);
+        let c = check_vp8(&k[0]).unwrap();
+        assert_eq!(c.tag.layer, Some(Layer::Low));
+        assert_eq!(
+            c.tag.counter,
+            (1 << 56) - 1,
+            "the counter keeps its 56 bits"
+        );
+        assert_eq!(c.keyframe_size, Some((320, 180)));
+        assert_eq!(check_vp8(&k[1]).unwrap().keyframe_size, None);
+        let mut counter = 9;
+        let h = high.frame(false, 500, &mut counter, 5);
+        assert_eq!(check_vp8(&h[0]).unwrap().tag.layer, Some(Layer::High));
+
+        // The same counter relabelled as another layer fails the filler check.
+        let mut moved = h[0].to_vec();
+        let tag_at = VP8_DESCRIPTOR_LEN + VP8_FRAME_TAG_LEN;
+        moved[tag_at] = 2;
+        assert_eq!(check_vp8(&moved), Err(Corrupt::BadFiller));
+        moved[tag_at] = 7;
+        assert_eq!(check_vp8(&moved), Err(Corrupt::BadLayer));
     }
 }

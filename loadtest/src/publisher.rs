@@ -1,15 +1,24 @@
-//! The publisher leg of a bot: one peer connection sending an Opus track and a VP8 track.
+//! The publisher leg of a bot: one peer connection sending an Opus track and a VP8 track, the
+//! latter as one encoding or, like the browser client, as simulcast layers.
 //!
 //! Signaling follows the client side of the contract: add sendonly transceivers, create the
 //! offer, set it locally, send `publish{mid, source}` for each transceiver, then `offer`, and
-//! apply the `answer`. Once connected, two paced tasks send synthetic media (see
-//! [`crate::media`]): audio at 50 packets/s, video at a configured bitrate and frame rate with
-//! a keyframe every `keyframe_interval` and — throttled — whenever the SFU sends a PLI or FIR.
+//! apply the `answer`. Once connected, paced tasks send synthetic media (see
+//! [`crate::media`]): audio at 50 packets/s, and each video encoding at its bitrate and the
+//! frame rate with a keyframe every `keyframe_interval` and — throttled, per encoding —
+//! whenever the SFU sends a PLI or FIR naming that encoding's SSRC.
+//!
+//! Simulcast as browsers send it: one track whose encodings each have a rid and their own SSRC
+//! (the offer carries `a=rid` and `a=simulcast` lines, no SSRCs), and every packet carries the
+//! mid and rid header extensions, from which the SFU learns which layer an SSRC is. (Browsers
+//! stop sending them once the receiver has acknowledged the SSRC; sending them always costs a
+//! dozen bytes a packet and needs no feedback.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::rtp;
@@ -17,8 +26,9 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use rtc::sdp::extmap::{SDES_MID_URI, SDES_RTP_STREAM_ID_URI};
 use serde::Serialize;
-use signaling::protocol::{ClientMessage, Source};
+use signaling::protocol::{ClientMessage, Layer, Source};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior, interval};
 use tracing::{debug, info, warn};
@@ -32,6 +42,51 @@ use crate::client::SignalingSender;
 use crate::media::{self, Vp8Packetizer};
 use crate::peer::{self, OPUS_PT, VP8_PT};
 
+/// One simulcast encoding of the camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LayerConfig {
+    pub layer: Layer,
+    pub width: u16,
+    pub height: u16,
+    pub bitrate_bps: u32,
+}
+
+impl LayerConfig {
+    /// The three layers the browser client sends (`web-client/js/media.js`): a quarter, a half
+    /// and the full 720p picture, at about the rates Chromium's VP8 encoder reaches for them.
+    pub fn standard() -> Vec<LayerConfig> {
+        vec![
+            LayerConfig {
+                layer: Layer::Low,
+                width: 320,
+                height: 180,
+                bitrate_bps: 150_000,
+            },
+            LayerConfig {
+                layer: Layer::Medium,
+                width: 640,
+                height: 360,
+                bitrate_bps: 500_000,
+            },
+            LayerConfig {
+                layer: Layer::High,
+                width: 1280,
+                height: 720,
+                bitrate_bps: 1_300_000,
+            },
+        ]
+    }
+}
+
+/// The rid a layer is sent with: the names the browser client uses.
+pub fn rid_of(layer: Layer) -> &'static str {
+    match layer {
+        Layer::Low => "low",
+        Layer::Medium => "medium",
+        Layer::High => "high",
+    }
+}
+
 /// What a publisher bot sends.
 #[derive(Debug, Clone)]
 pub struct PublishConfig {
@@ -39,12 +94,17 @@ pub struct PublishConfig {
     pub video: bool,
     /// Opus payload size; 80 bytes is 32 kbit/s at 50 packets/s.
     pub audio_payload: usize,
+    /// The bitrate of the one video encoding without simulcast.
     pub video_bitrate_bps: u32,
     pub fps: u32,
     /// Largest RTP payload of a video packet.
     pub max_payload: usize,
+    /// The picture size of the one video encoding without simulcast.
     pub width: u16,
     pub height: u16,
+    /// Send the camera as these simulcast layers (each its own SSRC and rid) instead of one
+    /// encoding; empty for one encoding (`width` × `height` at `video_bitrate_bps`).
+    pub simulcast: Vec<LayerConfig>,
     /// A keyframe at least this often, requested or not.
     pub keyframe_interval: Duration,
     /// The shortest gap between two keyframes sent on request: PLIs from many subscribers
@@ -68,6 +128,17 @@ impl Default for PublishConfig {
             keyframe_interval: Duration::from_secs(5),
             keyframe_request_min_interval: Duration::from_millis(200),
             keyframe_size_factor: 3,
+            simulcast: Vec::new(),
+        }
+    }
+}
+
+impl PublishConfig {
+    /// Audio, and the camera in the three [`LayerConfig::standard`] layers.
+    pub fn simulcast() -> Self {
+        PublishConfig {
+            simulcast: LayerConfig::standard(),
+            ..PublishConfig::default()
         }
     }
 }
@@ -85,6 +156,9 @@ pub struct PublisherStats {
     pub keyframes_on_request: AtomicU64,
     /// PLI and FIR packets received.
     pub keyframe_requests: AtomicU64,
+    /// Of those, the ones naming each simulcast layer (low, medium, high); a request for a
+    /// stream sent without simulcast counts as high.
+    pub keyframe_requests_by_layer: [AtomicU64; 3],
     /// `write_rtp` calls the connection refused.
     pub write_errors: AtomicU64,
 }
@@ -100,6 +174,7 @@ pub struct PublisherSnapshot {
     pub keyframes: u64,
     pub keyframes_on_request: u64,
     pub keyframe_requests: u64,
+    pub keyframe_requests_by_layer: [u64; 3],
     pub write_errors: u64,
 }
 
@@ -115,19 +190,65 @@ impl PublisherStats {
             keyframes: l(&self.keyframes),
             keyframes_on_request: l(&self.keyframes_on_request),
             keyframe_requests: l(&self.keyframe_requests),
+            keyframe_requests_by_layer: self.keyframe_requests_by_layer.each_ref().map(l),
             write_errors: l(&self.write_errors),
         }
     }
+}
+
+/// One encoding of a sending track.
+#[derive(Debug, Clone, Copy)]
+struct Encoding {
+    ssrc: u32,
+    /// `None` for the one encoding of a track sent without simulcast.
+    layer: Option<LayerConfig>,
+}
+
+/// The ids the answer gave the header extensions simulcast needs.
+#[derive(Debug, Clone, Copy)]
+struct SimulcastExtensions {
+    mid: u8,
+    rid: u8,
 }
 
 /// One sending track and what it was negotiated to.
 struct Outgoing {
     track: Arc<TrackLocalStaticRTP>,
     transceiver: Arc<dyn RtpTransceiver>,
-    ssrc: u32,
+    encodings: Vec<Encoding>,
     source: Source,
     mid: String,
     payload_type: u8,
+    /// Set for a simulcast track once negotiated.
+    extensions: Option<SimulcastExtensions>,
+}
+
+/// What one sending task needs of its track: the track, and one encoding of it.
+#[derive(Clone)]
+struct Stream {
+    track: Arc<TrackLocalStaticRTP>,
+    ssrc: u32,
+    payload_type: u8,
+    /// The mid and rid header extensions every packet carries (simulcast only).
+    extensions: Option<(SimulcastExtensions, Bytes, Bytes)>,
+}
+
+impl Stream {
+    fn of(out: &Outgoing, encoding: &Encoding) -> Stream {
+        let extensions = out.extensions.zip(encoding.layer).map(|(ids, layer)| {
+            (
+                ids,
+                Bytes::from(out.mid.clone()),
+                Bytes::from_static(rid_of(layer.layer).as_bytes()),
+            )
+        });
+        Stream {
+            track: out.track.clone(),
+            ssrc: encoding.ssrc,
+            payload_type: out.payload_type,
+            extensions,
+        }
+    }
 }
 
 /// A running publisher connection.
@@ -157,14 +278,16 @@ impl PublisherLeg {
                     RtpCodecKind::Audio,
                     peer::opus_codec(),
                     Source::Microphone,
+                    vec![Encoding {
+                        ssrc: rand::random(),
+                        layer: None,
+                    }],
                 )
                 .await?,
             );
         }
         if config.video {
-            outgoing.push(
-                add_track(&pc, RtpCodecKind::Video, peer::vp8_codec(), Source::Camera).await?,
-            );
+            outgoing.push(add_video_track(&pc, &config.simulcast).await?);
         }
 
         let offer = pc.create_offer(None).await?;
@@ -197,13 +320,24 @@ impl PublisherLeg {
 
         for out in &mut outgoing {
             out.payload_type = negotiated_pt(out).await.unwrap_or(out.payload_type);
+            if out.encodings.len() > 1 {
+                out.extensions = Some(simulcast_extensions(out).await.ok_or(
+                    BotError::Protocol("the answer did not accept the mid and rid extensions"),
+                )?);
+            }
         }
         peer::wait_connected(&mut events.state, wait).await?;
         info!(
             "publisher connected: {}",
             outgoing
                 .iter()
-                .map(|o| format!("{:?} mid {} pt {}", o.source, o.mid, o.payload_type))
+                .map(|o| format!(
+                    "{:?} mid {} pt {} ({} encodings)",
+                    o.source,
+                    o.mid,
+                    o.payload_type,
+                    o.encodings.len()
+                ))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
@@ -211,25 +345,46 @@ impl PublisherLeg {
         let stats = Arc::new(PublisherStats::default());
         let mut tasks = Vec::new();
         let tracks = outgoing.iter().map(|o| (o.mid.clone(), o.source)).collect();
-        for out in outgoing {
-            match out.source {
-                Source::Microphone => {
-                    tasks.push(tokio::spawn(send_audio(out, config.clone(), stats.clone())))
-                }
-                _ => {
-                    let wanted = Arc::new(AtomicBool::new(false));
-                    tasks.push(tokio::spawn(read_keyframe_requests(
-                        out.track.clone(),
-                        wanted.clone(),
-                        stats.clone(),
-                    )));
-                    tasks.push(tokio::spawn(send_video(
-                        out,
+        // Keyframe requests are read on every track: `rtc` routes a compound RTCP packet to
+        // the track its first report names, which need not be the one a PLI in it is about.
+        let wanted: Arc<Vec<KeyframeWanted>> = Arc::new(
+            outgoing
+                .iter()
+                .filter(|o| o.source != Source::Microphone)
+                .flat_map(|o| &o.encodings)
+                .map(|e| KeyframeWanted {
+                    ssrc: e.ssrc,
+                    layer: e.layer.map_or(Layer::High, |l| l.layer),
+                    wanted: AtomicBool::new(false),
+                })
+                .collect(),
+        );
+        for out in &outgoing {
+            tasks.push(tokio::spawn(read_keyframe_requests(
+                out.track.clone(),
+                wanted.clone(),
+                stats.clone(),
+            )));
+        }
+        for out in &outgoing {
+            for encoding in &out.encodings {
+                let stream = Stream::of(out, encoding);
+                if out.source == Source::Microphone {
+                    tasks.push(tokio::spawn(send_audio(
+                        stream,
                         config.clone(),
                         stats.clone(),
-                        wanted,
                     )));
+                    continue;
                 }
+                let video = VideoEncoding::of(config, encoding);
+                tasks.push(tokio::spawn(send_video(
+                    stream,
+                    video,
+                    config.clone(),
+                    stats.clone(),
+                    wanted.clone(),
+                )));
             }
         }
         Ok(PublisherLeg {
@@ -262,30 +417,70 @@ impl PublisherLeg {
     }
 }
 
+/// The camera track: one encoding, or one per simulcast layer, each with a rid.
+async fn add_video_track(
+    pc: &Arc<dyn PeerConnection>,
+    layers: &[LayerConfig],
+) -> Result<Outgoing, BotError> {
+    let encodings: Vec<Encoding> = if layers.is_empty() {
+        vec![Encoding {
+            ssrc: rand::random(),
+            layer: None,
+        }]
+    } else {
+        layers
+            .iter()
+            .map(|&l| Encoding {
+                ssrc: rand::random(),
+                layer: Some(l),
+            })
+            .collect()
+    };
+    add_track(
+        pc,
+        RtpCodecKind::Video,
+        peer::vp8_codec(),
+        Source::Camera,
+        encodings,
+    )
+    .await
+}
+
 async fn add_track(
     pc: &Arc<dyn PeerConnection>,
     kind: RtpCodecKind,
     codec: RTCRtpCodec,
     source: Source,
+    encodings: Vec<Encoding>,
 ) -> Result<Outgoing, BotError> {
-    let ssrc = rand::random::<u32>();
+    let first = encodings
+        .first()
+        .ok_or(BotError::Protocol("a track needs an encoding"))?
+        .ssrc;
     let label = match kind {
         RtpCodecKind::Audio => "audio",
         _ => "video",
     };
     let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        format!("bot-{ssrc:08x}"),
-        format!("bot-{label}-{ssrc:08x}"),
+        format!("bot-{first:08x}"),
+        format!("bot-{label}-{first:08x}"),
         format!("bot {label}"),
         kind,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
+        encodings
+            .iter()
+            .map(|e| RTCRtpEncodingParameters {
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(e.ssrc),
+                    rid: e
+                        .layer
+                        .map(|l| rid_of(l.layer).to_owned())
+                        .unwrap_or_default(),
+                    ..Default::default()
+                },
+                codec: codec.clone(),
                 ..Default::default()
-            },
-            codec,
-            ..Default::default()
-        }],
+            })
+            .collect(),
     )));
     let transceiver = pc
         .add_transceiver_from_track(
@@ -299,7 +494,7 @@ async fn add_track(
     Ok(Outgoing {
         track,
         transceiver,
-        ssrc,
+        encodings,
         source,
         mid: String::new(),
         payload_type: if kind == RtpCodecKind::Audio {
@@ -307,6 +502,25 @@ async fn add_track(
         } else {
             VP8_PT
         },
+        extensions: None,
+    })
+}
+
+/// The ids the answer settled on for the mid and rid header extensions.
+async fn simulcast_extensions(out: &Outgoing) -> Option<SimulcastExtensions> {
+    let sender = out.transceiver.sender().await.ok()??;
+    let params = sender.get_parameters().await.ok()?;
+    let id_of = |uri: &str| {
+        params
+            .rtp_parameters
+            .header_extensions
+            .iter()
+            .find(|e| e.uri == uri)
+            .and_then(|e| u8::try_from(e.id).ok())
+    };
+    Some(SimulcastExtensions {
+        mid: id_of(SDES_MID_URI)?,
+        rid: id_of(SDES_RTP_STREAM_ID_URI)?,
     })
 }
 
@@ -328,24 +542,31 @@ async fn negotiated_pt(out: &Outgoing) -> Option<u8> {
 }
 
 fn packet(
-    out: &Outgoing,
+    stream: &Stream,
     seq: u16,
     timestamp: u32,
     marker: bool,
     payload: bytes::Bytes,
 ) -> rtp::Packet {
-    rtp::Packet {
-        header: rtp::Header {
-            version: 2,
-            marker,
-            payload_type: out.payload_type,
-            sequence_number: seq,
-            timestamp,
-            ssrc: out.ssrc,
-            ..Default::default()
-        },
-        payload,
+    let mut header = rtp::Header {
+        version: 2,
+        marker,
+        payload_type: stream.payload_type,
+        sequence_number: seq,
+        timestamp,
+        ssrc: stream.ssrc,
+        ..Default::default()
+    };
+    if let Some((ids, mid, rid)) = &stream.extensions {
+        // Both fit a one-byte extension (ids 1–14, at most 16 bytes): our mids are short
+        // numbers and our rids at most "medium"; a failure would only drop the extension.
+        for (id, value) in [(ids.mid, mid), (ids.rid, rid)] {
+            if let Err(e) = header.set_extension(id, value.clone()) {
+                debug!("header extension {id}: {e}");
+            }
+        }
     }
+    rtp::Packet { header, payload }
 }
 
 /// RTP timestamp of a tick: derived from the schedule, not a frame count, so skipped ticks
@@ -355,7 +576,7 @@ fn rtp_time(base: u32, start: Instant, tick: Instant, clock_rate: u64) -> u32 {
     base.wrapping_add((elapsed * clock_rate / 1_000_000) as u32)
 }
 
-async fn send_audio(out: Outgoing, config: PublishConfig, stats: Arc<PublisherStats>) {
+async fn send_audio(out: Stream, config: PublishConfig, stats: Arc<PublisherStats>) {
     let mut ticker = interval(Duration::from_millis(20));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let start = Instant::now();
@@ -389,22 +610,69 @@ async fn send_audio(out: Outgoing, config: PublishConfig, stats: Arc<PublisherSt
     }
 }
 
+/// What one video encoding sends.
+#[derive(Debug, Clone, Copy)]
+struct VideoEncoding {
+    layer: Option<Layer>,
+    width: u16,
+    height: u16,
+    bitrate_bps: u32,
+}
+
+impl VideoEncoding {
+    fn of(config: &PublishConfig, encoding: &Encoding) -> VideoEncoding {
+        match encoding.layer {
+            Some(l) => VideoEncoding {
+                layer: Some(l.layer),
+                width: l.width,
+                height: l.height,
+                bitrate_bps: l.bitrate_bps,
+            },
+            None => VideoEncoding {
+                layer: None,
+                width: config.width,
+                height: config.height,
+                bitrate_bps: config.video_bitrate_bps,
+            },
+        }
+    }
+}
+
+/// A keyframe request pending for one video encoding.
+struct KeyframeWanted {
+    ssrc: u32,
+    layer: Layer,
+    wanted: AtomicBool,
+}
+
+/// The pending-request flag of the encoding sent on `ssrc`.
+fn wanted_flag(wanted: &[KeyframeWanted], ssrc: u32) -> Option<&KeyframeWanted> {
+    wanted.iter().find(|w| w.ssrc == ssrc)
+}
+
 async fn send_video(
-    out: Outgoing,
+    out: Stream,
+    encoding: VideoEncoding,
     config: PublishConfig,
     stats: Arc<PublisherStats>,
-    keyframe_wanted: Arc<AtomicBool>,
+    wanted: Arc<Vec<KeyframeWanted>>,
 ) {
+    let Some(keyframe_wanted) = wanted_flag(&wanted, out.ssrc) else {
+        warn!("no keyframe-request flag for SSRC {}", out.ssrc);
+        return;
+    };
+    let keyframe_wanted = &keyframe_wanted.wanted;
     let fps = config.fps.max(1);
     let mut ticker = interval(Duration::from_secs(1) / fps);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    let average = (config.video_bitrate_bps / 8 / fps) as usize;
+    let average = (encoding.bitrate_bps / 8 / fps) as usize;
     let mut packetizer = Vp8Packetizer::new(
         config.max_payload,
-        config.width,
-        config.height,
+        encoding.width,
+        encoding.height,
         rand::random::<u16>(),
-    );
+    )
+    .with_layer(encoding.layer);
     let start = Instant::now();
     let base = rand::random::<u32>();
     let mut seq = rand::random::<u16>();
@@ -452,27 +720,32 @@ async fn send_video(
     }
 }
 
-/// Turns PLI/FIR received about the video track into a pending keyframe.
+/// Turns PLI/FIR received on `track` into a pending keyframe of the encoding each names.
 async fn read_keyframe_requests(
     track: Arc<TrackLocalStaticRTP>,
-    wanted: Arc<AtomicBool>,
+    wanted: Arc<Vec<KeyframeWanted>>,
     stats: Arc<PublisherStats>,
 ) {
     while let Some(event) = track.poll().await {
         let TrackLocalEvent::OnRtcpPacket(packets) = event else {
             continue;
         };
-        let requests = packets
+        for request in packets
             .iter()
             .filter(|p| peer::is_keyframe_request(p.as_ref()))
-            .count();
-        if requests > 0 {
-            stats
-                .keyframe_requests
-                .fetch_add(requests as u64, Ordering::Relaxed);
-            wanted.store(true, Ordering::Relaxed);
-            debug!("keyframe requested");
+        {
+            stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+            // A PLI names one media SSRC; a FIR one per entry.
+            for ssrc in request.destination_ssrc() {
+                let Some(w) = wanted_flag(&wanted, ssrc) else {
+                    debug!("keyframe requested for an SSRC we do not send: {ssrc}");
+                    continue;
+                };
+                stats.keyframe_requests_by_layer[w.layer.index()].fetch_add(1, Ordering::Relaxed);
+                w.wanted.store(true, Ordering::Relaxed);
+                debug!(ssrc, layer = ?w.layer, "keyframe requested");
+            }
         }
     }
-    warn!("video track's RTCP stream ended");
+    debug!("a track's RTCP stream ended");
 }

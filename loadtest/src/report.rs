@@ -2,17 +2,20 @@
 //!
 //! - [`TrackStats`] — one subscriber's view of one received track: packets, bytes, first packet
 //!   and first keyframe, the publisher's counter (gaps, late and duplicate packets), payload
-//!   integrity and forward latency. Updated per packet by the track's reader.
+//!   integrity, forward latency, and what a viewer would have got ([`crate::playout`]): frames
+//!   decoded, which simulcast layer, gaps and freezes. Updated per packet by the track's reader.
 //! - [`LatencyHistogram`] — a fixed-size log-linear histogram (about 3 % resolution), so a long
 //!   run never grows memory.
 //! - [`FanoutReport`] — the load run's summary: a readable table and one JSON line.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use signaling::protocol::MediaKind;
+use signaling::protocol::{Layer, MediaKind};
 
 use crate::media::{self, Checked, Corrupt};
+use crate::playout::{FrameAssembler, Piece, Playout, PlayoutSummary};
 use crate::publisher::PublisherSnapshot;
 
 /// Values below this are kept exactly; above, 32 buckets per power of two.
@@ -120,7 +123,15 @@ impl LatencyHistogram {
 /// How many counters behind the highest one a late packet can still be told from a duplicate.
 const WINDOW: u64 = 1024;
 
+/// Layer changes kept in [`TrackStats::layer_log`]; older ones are dropped first.
+const LAYER_LOG: usize = 256;
+
 /// One subscriber's record of one received track.
+///
+/// The publisher counts packets per stream, and a simulcast publication is one stream per
+/// layer, so counters are accounted per run of one layer: when packets of another layer
+/// arrive (the SFU switched), the run so far is closed into [`TrackStats::expected`] and a new
+/// one starts.
 #[derive(Debug, Clone)]
 pub struct TrackStats {
     /// The transceiver's mid on the subscriber connection.
@@ -138,10 +149,10 @@ pub struct TrackStats {
     pub last_packet_at: Option<Instant>,
     /// Keyframes started.
     pub keyframes: u64,
-    /// The lowest and highest publisher counters seen.
+    /// The lowest and highest publisher counters seen in the current run of one layer.
     pub first_counter: Option<u64>,
     pub highest_counter: Option<u64>,
-    /// Distinct counters received.
+    /// Distinct counters received, over all runs.
     pub unique: u64,
     /// Packets that arrived after one with a higher counter (reordered or retransmitted).
     pub late: u64,
@@ -151,8 +162,25 @@ pub struct TrackStats {
     pub last_corruption: Option<Corrupt>,
     /// Forward latency (publisher send → subscriber receive), µs.
     pub latency: LatencyHistogram,
+    /// Width and height in the last keyframe's header.
+    pub frame_size: Option<(u16, u16)>,
+    /// Video frames a decoder could have shown.
+    pub frames_decoded: u64,
+    /// The simulcast layer of the last decoded frame (`None` without simulcast, and for audio).
+    pub layer: Option<Layer>,
+    /// When the decoded layer changed, and to what, oldest first (the first decoded frame
+    /// included); the last [`LAYER_LOG`] changes.
+    pub layer_log: VecDeque<(Instant, Option<Layer>)>,
+    /// Video: frames out of packets.
+    pub frames: FrameAssembler,
+    /// Gaps between decoded frames (video) or received packets (audio), per window.
+    pub playout: Playout,
     /// Which of the last [`WINDOW`] counters were seen, as a ring of bits.
     seen: Box<[u64; (WINDOW / 64) as usize]>,
+    /// The layer of the current run of counters.
+    run_layer: Option<Layer>,
+    /// Counters expected in runs already closed.
+    closed_expected: u64,
 }
 
 impl TrackStats {
@@ -175,12 +203,21 @@ impl TrackStats {
             corrupted: 0,
             last_corruption: None,
             latency: LatencyHistogram::default(),
+            frame_size: None,
+            frames_decoded: 0,
+            layer: None,
+            layer_log: VecDeque::new(),
+            frames: FrameAssembler::default(),
+            playout: Playout::default(),
             seen: Box::new([0; (WINDOW / 64) as usize]),
+            run_layer: None,
+            closed_expected: 0,
         }
     }
 
-    /// Records one received RTP payload.
-    pub fn record(&mut self, now: Instant, now_us: u64, payload: &[u8]) {
+    /// Records one received RTP packet: its sequence number and marker bit (as the SFU sent
+    /// them) and its payload.
+    pub fn record(&mut self, now: Instant, now_us: u64, seq: u16, marker: bool, payload: &[u8]) {
         if payload.is_empty() {
             self.padding += 1;
             return;
@@ -194,7 +231,14 @@ impl TrackStats {
             MediaKind::Video => media::check_vp8(payload),
         };
         match checked {
-            Ok(checked) => self.record_checked(now, now_us, checked),
+            Ok(checked) => {
+                let new = self.record_checked(now, now_us, checked);
+                match self.kind {
+                    MediaKind::Audio if new => self.playout.event(now),
+                    MediaKind::Audio => {}
+                    MediaKind::Video => self.assemble(now, seq, marker, checked),
+                }
+            }
             Err(reason) => {
                 self.corrupted += 1;
                 self.last_corruption = Some(reason);
@@ -202,20 +246,50 @@ impl TrackStats {
         }
     }
 
-    fn record_checked(&mut self, now: Instant, now_us: u64, checked: Checked) {
+    fn assemble(&mut self, now: Instant, seq: u16, marker: bool, checked: Checked) {
+        let piece = Piece {
+            frame_start: checked.frame_start,
+            keyframe: checked.keyframe,
+            marker,
+            layer: checked.tag.layer,
+        };
+        for frame in self.frames.push(now, seq, piece) {
+            self.frames_decoded += 1;
+            self.playout.event(now);
+            if self.frames_decoded == 1 || frame.layer != self.layer {
+                self.layer = frame.layer;
+                if self.layer_log.len() == LAYER_LOG {
+                    self.layer_log.pop_front();
+                }
+                self.layer_log.push_back((now, frame.layer));
+            }
+        }
+    }
+
+    /// Counts a checked payload; false for a duplicate.
+    fn record_checked(&mut self, now: Instant, now_us: u64, checked: Checked) -> bool {
         if checked.keyframe {
             self.keyframes += 1;
             self.first_keyframe_at.get_or_insert(now);
+            self.frame_size = checked.keyframe_size.or(self.frame_size);
         }
         self.latency
             .record(now_us.saturating_sub(checked.tag.sent_at_us));
+        if checked.tag.layer != self.run_layer {
+            // Another layer's counters: close this run (see the type's docs).
+            self.closed_expected += self.run_expected();
+            self.first_counter = None;
+            self.highest_counter = None;
+            self.seen.fill(0);
+            self.run_layer = checked.tag.layer;
+        }
         let c = checked.tag.counter;
         let Some(highest) = self.highest_counter else {
             self.first_counter = Some(c);
             self.highest_counter = Some(c);
-            self.unique = 1;
+            self.unique += 1;
             self.mark(c);
-            return;
+            return true;
         };
         if c > highest {
             if c - highest >= WINDOW {
@@ -233,6 +307,7 @@ impl TrackStats {
             self.late += 1;
         } else if self.is_marked(c) {
             self.duplicates += 1;
+            return false;
         } else {
             self.mark(c);
             self.late += 1;
@@ -241,6 +316,7 @@ impl TrackStats {
                 self.first_counter = Some(c);
             }
         }
+        true
     }
 
     fn mark(&mut self, c: u64) {
@@ -258,12 +334,31 @@ impl TrackStats {
         self.seen[i / 64] & (1 << (i % 64)) != 0
     }
 
-    /// Counters from the first to the highest seen.
-    pub fn expected(&self) -> u64 {
+    fn run_expected(&self) -> u64 {
         match (self.first_counter, self.highest_counter) {
             (Some(first), Some(highest)) => highest - first + 1,
             _ => 0,
         }
+    }
+
+    /// Counters from the first to the highest seen, summed over the runs of one layer.
+    pub fn expected(&self) -> u64 {
+        self.closed_expected + self.run_expected()
+    }
+
+    /// How long received video has waited without a decodable frame (`None`: nothing waits).
+    pub fn stalled_for(&self, now: Instant) -> Option<Duration> {
+        self.frames.stalled_for(now)
+    }
+
+    /// Starts a new measuring window for [`TrackStats::window`].
+    pub fn restart_window(&mut self, now: Instant) {
+        self.playout.restart(now);
+    }
+
+    /// Gaps and freezes since the window started (or the first packet) up to `now`.
+    pub fn window(&self, now: Instant) -> PlayoutSummary {
+        self.playout.summary(now)
     }
 
     /// Counters in that range never received.
@@ -554,7 +649,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = TrackStats::new("0".into(), MediaKind::Audio);
         for c in [10, 11, 13, 12, 12, 14, 16] {
-            s.record(t0, 1_000, &opus_payload(c, 500, 80));
+            s.record(t0, 1_000, c as u16, false, &opus_payload(c, 500, 80));
         }
         assert_eq!(s.packets, 7);
         assert_eq!(s.unique, 6);
@@ -566,9 +661,9 @@ mod tests {
         assert_eq!(s.latency.max(), 500);
         let mut bad = opus_payload(17, 0, 80).to_vec();
         bad[79] ^= 0xff;
-        s.record(t0, 0, &bad);
+        s.record(t0, 0, 17, false, &bad);
         assert_eq!(s.corrupted, 1);
-        s.record(t0, 0, &[]);
+        s.record(t0, 0, 18, false, &[]);
         assert_eq!(s.padding, 1);
     }
 
@@ -578,16 +673,63 @@ mod tests {
         let mut s = TrackStats::new("1".into(), MediaKind::Video);
         let mut pk = Vp8Packetizer::new(1100, 640, 360, 0);
         let mut counter = 0;
-        for p in pk.frame(false, 3000, &mut counter, 0) {
-            s.record(t0, 0, &p);
-        }
+        let mut seq = 0u16;
+        let mut send = |s: &mut TrackStats, at: Instant, frame: Vec<bytes::Bytes>| {
+            let last = frame.len() - 1;
+            for (i, p) in frame.into_iter().enumerate() {
+                s.record(at, 0, seq, i == last, &p);
+                seq = seq.wrapping_add(1);
+            }
+        };
+        send(&mut s, t0, pk.frame(false, 3000, &mut counter, 0));
         assert_eq!(s.first_keyframe_at, None);
+        assert_eq!(s.frames_decoded, 0, "nothing to decode a delta frame from");
         let t1 = t0 + Duration::from_millis(40);
-        for p in pk.frame(true, 3000, &mut counter, 0) {
-            s.record(t1, 0, &p);
-        }
+        send(&mut s, t1, pk.frame(true, 3000, &mut counter, 0));
         assert_eq!(s.first_keyframe_at, Some(t1));
         assert_eq!(s.keyframes, 1);
+        assert_eq!(s.frame_size, Some((640, 360)));
+        assert_eq!(s.frames_decoded, 1);
         assert_eq!(s.delivered(), Some(1.0));
+    }
+
+    #[test]
+    fn simulcast_layers_are_counted_per_run() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut s = TrackStats::new("1".into(), MediaKind::Video);
+        let mut low = Vp8Packetizer::new(1100, 320, 180, 0).with_layer(Some(Layer::Low));
+        let mut high = Vp8Packetizer::new(1100, 1280, 720, 0).with_layer(Some(Layer::High));
+        let (mut low_counter, mut high_counter) = (500, 9000);
+        let mut seq = 7u16;
+        let mut at = t0;
+        // The SFU's sequence numbers run on across the switch; the publisher's counters do not.
+        let mut send = |s: &mut TrackStats, at: Instant, frame: Vec<bytes::Bytes>| {
+            let last = frame.len() - 1;
+            for (i, p) in frame.into_iter().enumerate() {
+                s.record(at, 0, seq, i == last, &p);
+                seq = seq.wrapping_add(1);
+            }
+        };
+        for i in 0..10 {
+            send(&mut s, at, high.frame(i == 0, 5000, &mut high_counter, 0));
+            at += ms(33);
+        }
+        // Switched down at a keyframe of the low layer, after a 600 ms pause.
+        at += ms(600);
+        for i in 0..10 {
+            send(&mut s, at, low.frame(i == 0, 600, &mut low_counter, 0));
+            at += ms(33);
+        }
+        assert_eq!(s.missing(), 0, "{s:?}");
+        assert_eq!(s.expected(), s.unique);
+        assert_eq!(s.frames_decoded, 20);
+        assert_eq!(s.layer, Some(Layer::Low));
+        assert_eq!(s.frame_size, Some((320, 180)));
+        let log: Vec<_> = s.layer_log.iter().map(|(_, l)| *l).collect();
+        assert_eq!(log, vec![Some(Layer::High), Some(Layer::Low)]);
+        let w = s.window(at);
+        assert_eq!(w.freezes, 1);
+        assert!((w.frozen_s - 0.633).abs() < 1e-6, "{w:?}");
     }
 }

@@ -2,8 +2,9 @@
 //! renegotiated on every later one, that receives and checks every track the SFU forwards.
 //!
 //! Each remote track gets a reader task that feeds its packets to a [`TrackStats`]. A video
-//! reader can behave like a browser that has not decoded a frame yet: while it has no keyframe
-//! it sends PLI (at most every 500 ms).
+//! reader can behave like a browser's: while it has no keyframe, or while its decoding has
+//! been stuck on a frame that lost a packet for longer than retransmission takes, it sends PLI
+//! (at most every 500 ms).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -29,10 +30,16 @@ use crate::report::TrackStats;
 /// How a subscriber bot behaves.
 #[derive(Debug, Clone)]
 pub struct SubscribeConfig {
-    /// Send PLI while no keyframe has arrived on a video track, as a browser does.
+    /// Send PLI while no keyframe has arrived on a video track, or while decoding is stalled
+    /// (see `stall_before_keyframe_request`), as a browser does.
     pub request_keyframes: bool,
     /// The shortest gap between two such PLIs.
     pub keyframe_request_interval: Duration,
+    /// How long frames may wait on a lost packet before a keyframe is asked for instead: long
+    /// enough for a NACK and its retransmission on a 300 ms round trip, short enough that a
+    /// packet lost for good freezes the picture for about half a second, not until the next
+    /// periodic keyframe.
+    pub stall_before_keyframe_request: Duration,
 }
 
 impl Default for SubscribeConfig {
@@ -40,6 +47,7 @@ impl Default for SubscribeConfig {
         SubscribeConfig {
             request_keyframes: true,
             keyframe_request_interval: Duration::from_millis(500),
+            stall_before_keyframe_request: Duration::from_millis(500),
         }
     }
 }
@@ -77,6 +85,14 @@ impl SubscriberShared {
         let guards: Vec<_> = tracks.iter().map(|t| lock(t)).collect();
         let refs: Vec<&TrackStats> = guards.iter().map(|g| &**g).collect();
         f(&refs)
+    }
+
+    /// Starts a new measuring window on every track (see [`TrackStats::window`]).
+    pub fn restart_windows(&self, now: Instant) {
+        let tracks: Vec<_> = lock(&self.tracks).clone();
+        for t in &tracks {
+            lock(t).restart_window(now);
+        }
     }
 
     /// The publication a mid carried in the last offer.
@@ -235,8 +251,17 @@ async fn read_track(
                 let now = Instant::now();
                 let need_keyframe = {
                     let mut s = lock(&stats);
-                    s.record(now, media::now_us(), &pkt.payload);
-                    video && s.first_keyframe_at.is_none()
+                    s.record(
+                        now,
+                        media::now_us(),
+                        pkt.header.sequence_number,
+                        pkt.header.marker,
+                        &pkt.payload,
+                    );
+                    video
+                        && (s.first_keyframe_at.is_none()
+                            || s.stalled_for(now)
+                                .is_some_and(|d| d >= config.stall_before_keyframe_request))
                 };
                 shared.progress.notify_waiters();
                 if need_keyframe

@@ -1,7 +1,7 @@
 //! Building the bots' peer connections on the async `webrtc` 0.21 crate.
 //!
 //! Every bot connection offers what a browser would: Opus (PT 111) and VP8 (PT 96) with NACK,
-//! PLI, FIR and transport-cc feedback, and the default interceptors (NACK generator and
+//! PLI, FIR and transport-cc feedback, and the default interceptors (NACK generator — capped per packet — and
 //! responder, RTCP reports, TWCC receiver). A publisher connection also gets
 //! [`KeyframeRequestTap`], without which inbound PLI/FIR never reach the application (see
 //! `shared/notes/rtc-0.21.md`, trap 1): the interceptors consume all inbound RTCP unless one of
@@ -14,7 +14,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
+use rtc::interceptor::{
+    Attribute, Interceptor, NackGeneratorBuilder, NackResponderBuilder, Packet, Slot, StreamInfo,
+    TaggedPacket,
+};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -28,7 +34,6 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCPeerConnectionState, Registry, SettingEngineBuilder,
-    register_default_interceptors,
 };
 
 /// The payload types a bot offers. A browser's choice; the SFU may map them per leg.
@@ -169,7 +174,7 @@ pub(crate) async fn new_peer(
         },
         RtpCodecKind::Video,
     )?;
-    let mut registry = register_default_interceptors(Registry::new(), &mut media)?;
+    let mut registry = interceptors(&mut media)?;
     if tap_keyframe_requests {
         registry = registry.with(Slot::from(TAP_SLOT), KeyframeRequestTap::default());
     }
@@ -195,6 +200,36 @@ pub(crate) async fn new_peer(
         .await?;
     Ok((Arc::new(pc), PeerEvents { state, tracks }))
 }
+
+/// `rtc`'s default interceptors, but asking for a missing packet at most
+/// [`MAX_NACKS_PER_PACKET`] times, as Chromium does. The default asks every 100 ms without
+/// end, which on a lossy 150–300 ms round trip is a retransmission storm of its own making.
+fn interceptors(media: &mut MediaEngine) -> Result<Registry, webrtc::error::Error> {
+    for parameter in ["", "pli"] {
+        media.register_feedback(
+            RTCPFeedback {
+                typ: "nack".to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    configure_simulcast_extension_headers(media)?;
+    let registry = Registry::new()
+        .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new()
+                .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
+                .build(),
+        );
+    Ok(configure_rtcp_reports(configure_twcc_receiver_only(
+        registry, media,
+    )?))
+}
+
+/// See [`interceptors`].
+const MAX_NACKS_PER_PACKET: u16 = 10;
 
 /// Waits until the connection is connected; fails fast if it fails or closes.
 pub(crate) async fn wait_connected(

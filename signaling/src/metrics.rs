@@ -230,7 +230,7 @@ struct SfuStat {
     template: Box<dyn Collector>,
 }
 
-const SFU_STATS: [(&str, &str, StatKind, StatField); 15] = [
+const SFU_STATS: [(&str, &str, StatKind, StatField); 17] = [
     (
         "classroom_sfu_rtp_packets_in_total",
         "RTP packets received.",
@@ -278,6 +278,18 @@ const SFU_STATS: [(&str, &str, StatKind, StatField); 15] = [
         "Keyframe requests coalesced by the per-publication throttle.",
         StatKind::Counter,
         |s| &s.keyframe_requests_throttled,
+    ),
+    (
+        "classroom_sfu_retransmissions_total",
+        "NACKed packets passed on to be resent to subscribers (when still buffered).",
+        StatKind::Counter,
+        |s| &s.retransmissions,
+    ),
+    (
+        "classroom_sfu_retransmissions_suppressed_total",
+        "NACKed packets not resent because they had been within a round trip.",
+        StatKind::Counter,
+        |s| &s.retransmissions_suppressed,
     ),
     (
         "classroom_sfu_udp_datagrams_in_total",

@@ -4,17 +4,21 @@
 //! much above what is actually sent, so a subscriber moved down to the low layer would never
 //! be estimated able to take more (see [`super::Router::set_estimate`]). Loss, as in GCC's
 //! loss-based controller (draft-ietf-rmcat-gcc §6), works from what is sent: more than 10 %
-//! lost means the link cannot carry the rate, under 2 % means it can take more, in between
-//! hold. A link that never loses much has no estimate at all, so only availability and the
-//! subscriber's wishes limit it; an estimate that climbs past every layer's need is dropped.
-//! Rural links lose ~2 % at random whatever the rate, which is why the band to hold is wide.
+//! lost means the link cannot carry the rate; anything less lets it grow again. A link that
+//! never loses much has no estimate at all, so only availability and the subscriber's wishes
+//! limit it; an estimate that climbs past every layer's need is dropped.
+//!
+//! GCC holds between 2 % and 10 %; this does not. Rural links lose 2–5 % at random whatever
+//! the rate, so an estimate cut by a burst of loss would hold below the lowest layer for good
+//! (measured: video paused for the whole run on the 5 % profile). What keeps the growth from
+//! overshooting is the other half: the shard takes the lower of this and the capacity the
+//! subscriber's packet trains measure ([`super::LinkCapacity`]), which knows a rural link's
+//! bottleneck before any layer floods it.
 
 use std::time::{Duration, Instant};
 
-/// Above this loss the link is overloaded.
+/// Above this loss the link is overloaded; at or below it, the loss is the link's own.
 const OVERLOADED_LOSS: f32 = 0.10;
-/// Below this loss the link has room.
-const ROOM_LOSS: f32 = 0.02;
 /// How fast the estimate climbs while the link has room: ×1.08 per second, so from audio
 /// only (~40 kbit/s) to the low video layer takes ~20 s and from low to high ~30 s. Slow on
 /// purpose: climbing too eagerly on a rural link refills its queue and loses packets again.
@@ -55,12 +59,11 @@ impl LossEstimate {
             Some(estimate) if loss > OVERLOADED_LOSS => {
                 Some(decreased(estimate.min(sending_bps.max(FLOOR_BPS))))
             }
-            Some(estimate) if loss < ROOM_LOSS => {
+            Some(estimate) => {
                 let grown = estimate as f64 * GROWTH_PER_SECOND.powf(elapsed.as_secs_f64());
                 let grown = grown as u64;
                 (grown < UNLIMITED_BPS).then_some(grown)
             }
-            held => held,
         };
         self.bitrate
     }
@@ -82,7 +85,7 @@ mod tests {
     }
 
     #[test]
-    fn heavy_loss_cuts_below_what_was_sent_and_random_loss_holds() {
+    fn heavy_loss_cuts_below_what_was_sent_and_random_loss_grows_again() {
         let mut e = LossEstimate::default();
         let t0 = Instant::now();
         // 1.5 Mbit/s into a 600 kbit/s link: most of it lost.
@@ -92,9 +95,9 @@ mod tests {
             .update(t0 + INTERVAL, 0.3, 1_000_000)
             .expect("an estimate");
         assert_eq!(second, 850_000);
-        // Now within the link: rural 2–10 % random loss holds the estimate.
-        assert_eq!(e.update(t0 + INTERVAL * 2, 0.05, 500_000), Some(850_000));
-        assert_eq!(e.update(t0 + INTERVAL * 3, 0.02, 500_000), Some(850_000));
+        // Now within the link: a rural link's 2–10 % random loss lets it grow (×1.08/s).
+        let grown = (850_000.0 * 1.08f64.powi(2)) as u64;
+        assert_eq!(e.update(t0 + INTERVAL * 2, 0.05, 500_000), Some(grown));
     }
 
     #[test]

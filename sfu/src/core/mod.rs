@@ -14,8 +14,10 @@
 //! - `keyframe` — keyframe-request throttling.
 //! - `vp8` — VP8 payload descriptors: keyframe detection, picture-id continuity on a switch.
 //! - `estimate` — a subscriber's downlink estimate from the loss it reports.
+//! - `capacity` — a subscriber's link capacity from how its packet trains arrive (TWCC).
 //! - `quality` — loss, jitter, round trip and bitrate of the streams the SFU receives and sends.
 
+mod capacity;
 mod estimate;
 mod keyframe;
 mod layer;
@@ -27,6 +29,7 @@ mod router;
 mod subscription;
 mod vp8;
 
+pub use capacity::{Delivery, LinkCapacity, UNLIMITED_BPS};
 pub use estimate::LossEstimate;
 pub use keyframe::KeyframeGate;
 pub use layer::{Layer, LayerHysteresis, RateMeter};

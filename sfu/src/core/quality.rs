@@ -185,6 +185,11 @@ impl OutboundStats {
         }
     }
 
+    /// The latest round trip its reports gave.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt
+    }
+
     /// Quality over the interval that ends now (`elapsed` long), then starts the next one.
     pub fn interval(&mut self, elapsed: Duration) -> QualitySample {
         let bytes = self.bytes - self.bytes_prior;

@@ -118,6 +118,10 @@ impl Rewriter {
         header.extension = false;
         header.extension_profile = 0;
         header.extensions.clear();
+        // The padding of the stripped extensions too: left behind, it makes a header that a
+        // later extension (the transport-wide sequence number) marshals at the wrong size,
+        // and SRTP then refuses the packet.
+        header.extensions_padding = 0;
     }
 }
 
@@ -137,6 +141,8 @@ mod tests {
                 ssrc,
                 extension: true,
                 extension_profile: 0xBEDE,
+                // As a browser's mid/rid extensions leave it.
+                extensions_padding: 3,
                 ..Default::default()
             },
             payload: Bytes::from_static(&[1, 2, 3]),
@@ -159,7 +165,15 @@ mod tests {
         assert_eq!(p.header.payload_type, 96);
         assert_eq!((p.header.sequence_number, p.header.timestamp), (100, 5000));
         assert!(!p.header.extension && p.header.extensions.is_empty());
+        assert_eq!(p.header.extensions_padding, 0);
         assert_eq!(&p.payload[..], &[1, 2, 3], "payload untouched");
+        // The leg's interceptors add their own extension (the transport-wide sequence number);
+        // the packet must still marshal.
+        p.header
+            .set_extension(3, Bytes::from_static(&[0, 7]))
+            .unwrap();
+        use rtc::shared::marshal::Marshal;
+        p.marshal().expect("marshals after an extension is added");
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - `timers` — a heap of connection deadlines so the loop never scans every connection.
 //! - `rtcp_relay` — the interceptor that lets subscribers' feedback (PLI/FIR, NACK, receiver
 //!   reports) reach the application.
+//! - `nack_throttle` — the interceptor that resends a packet at most once per round trip.
+//! - `link_meter` — a subscriber leg's TWCC feedback into its link capacity.
 //!
 //! A *tap* ([`SfuHandle::tap`]) is a subscriber with no connection: the core treats it like
 //! any other (best layer, keyframe waits, one continuous rewritten stream per publication) and
@@ -17,6 +19,8 @@
 //! this way, in-process, with no extra WebRTC hop.
 
 mod demux;
+mod link_meter;
+mod nack_throttle;
 mod peer;
 mod rtcp_relay;
 mod shard;
@@ -198,6 +202,10 @@ pub struct SfuStats {
     pub keyframe_requests_received: AtomicU64,
     /// Keyframe requests coalesced by the per-publication throttle.
     pub keyframe_requests_throttled: AtomicU64,
+    /// NACKed packets passed on to be resent to subscribers (when still buffered).
+    pub retransmissions: AtomicU64,
+    /// NACKed packets not resent because they had been within a round trip.
+    pub retransmissions_suppressed: AtomicU64,
     pub udp_datagrams_in: AtomicU64,
     /// Datagrams that matched no connection (unknown ufrag or address).
     pub udp_unmatched: AtomicU64,

@@ -2,15 +2,21 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use rtc::interceptor::{Registry, Slot};
+use rtc::interceptor::{
+    CongestionControlBuilder, NackGeneratorBuilder, NackResponderBuilder, Registry, Slot,
+};
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc,
+};
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
 };
@@ -24,7 +30,9 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 
 use super::PeerLeg;
-use super::rtcp_relay::{RtcpRelay, SLOT};
+use super::link_meter::LinkMeter;
+use super::nack_throttle::{self, NackThrottle};
+use super::rtcp_relay::{self, RtcpRelay};
 use crate::core::{InboundStats, Layer, LegFormat, MediaKind, OutboundStats};
 use crate::ids::{ParticipantId, PublicationId};
 
@@ -38,6 +46,10 @@ pub(crate) struct ConnKey(pub u64);
 pub(crate) const OPUS_PT: u8 = 111;
 pub(crate) const VP8_PT: u8 = 96;
 const VP8_RTX_PT: u8 = 97;
+
+/// A missing packet is asked for again at most this many times (as Chromium does): on a
+/// link losing a few per cent, asking without end only adds to the load that loses them.
+const MAX_NACKS_PER_PACKET: u16 = 10;
 
 pub(crate) fn codec(kind: MediaKind) -> RTCRtpCodec {
     match kind {
@@ -142,6 +154,80 @@ pub(crate) struct Peer {
     /// Subscriber leg: the local track id of each sender → its publication.
     pub publication_by_track: HashMap<String, PublicationId>,
     pub senders: HashMap<PublicationId, Sender>,
+    /// What the interceptors and the shard share about this connection's link.
+    pub link: Arc<LinkShared>,
+}
+
+/// What a connection's interceptors and its shard tell each other; the chain is out of the
+/// shard's reach once the connection is built.
+#[derive(Debug)]
+pub(crate) struct LinkShared {
+    /// The subscriber's round trip from its receiver reports, in ms (0: none yet). Shard → throttle.
+    pub rtt_ms: AtomicU32,
+    /// The link capacity from TWCC trains, bits per second; `u64::MAX` while unlimited.
+    /// Meter → shard.
+    pub capacity_bps: AtomicU64,
+    /// Packets resent on request, and requests struck because the packet was resent within a
+    /// round trip.
+    pub retransmissions: AtomicU64,
+    pub retransmissions_suppressed: AtomicU64,
+}
+
+impl Default for LinkShared {
+    fn default() -> Self {
+        LinkShared {
+            rtt_ms: AtomicU32::new(0),
+            capacity_bps: AtomicU64::new(u64::MAX),
+            retransmissions: AtomicU64::new(0),
+            retransmissions_suppressed: AtomicU64::new(0),
+        }
+    }
+}
+
+impl LinkShared {
+    /// The measured capacity; `None` while nothing limits the link.
+    pub fn capacity(&self) -> Option<u64> {
+        Some(self.capacity_bps.load(Ordering::Relaxed)).filter(|&bps| bps != u64::MAX)
+    }
+}
+
+/// The interceptor chain of one leg: `rtc`'s defaults, made explicit to change three things.
+/// NACKs toward a publisher are capped per packet; a subscriber leg resends a packet at most
+/// once per round trip ([`NackThrottle`]) and measures its link from TWCC feedback
+/// ([`LinkMeter`]); and [`RtcpRelay`] hands the SFU the feedback it acts on.
+fn interceptors(
+    engine: &mut MediaEngine,
+    leg: PeerLeg,
+    link: &Arc<LinkShared>,
+) -> Result<Registry, rtc::shared::error::Error> {
+    for parameter in ["", "pli"] {
+        engine.register_feedback(feedback("nack", parameter), RtpCodecKind::Video);
+    }
+    configure_simulcast_extension_headers(engine)?;
+    let registry = Registry::new()
+        .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(
+            Slot::NackGenerator,
+            NackGeneratorBuilder::new()
+                .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
+                .build(),
+        );
+    // Transport-wide sequence numbers out, feedback in, on both legs: a publisher's encoder
+    // adapts to the feedback the SFU sends it, and a subscriber leg's is what the meter reads.
+    let registry = configure_rtcp_reports(configure_twcc(registry, engine)?)
+        .with(Slot::from(rtcp_relay::SLOT), RtcpRelay::default());
+    Ok(match leg {
+        PeerLeg::Publisher => registry,
+        PeerLeg::Subscriber => registry
+            .with(
+                Slot::from(nack_throttle::SLOT),
+                NackThrottle::new(Arc::clone(link)),
+            )
+            .with(
+                Slot::CongestionControl,
+                CongestionControlBuilder::new(LinkMeter::new(Arc::clone(link))).build(),
+            ),
+    })
 }
 
 /// A subscriber leg's sender for one publication.
@@ -176,8 +262,8 @@ impl Peer {
             .with_answering_dtls_role(RTCDtlsRole::Server)
             .build();
         let mut engine = media_engine()?;
-        let registry = register_default_interceptors(Registry::new(), &mut engine)?;
-        let registry = registry.with(Slot::from(SLOT), RtcpRelay::default());
+        let link = Arc::new(LinkShared::default());
+        let registry = interceptors(&mut engine, leg, &link)?;
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_setting_engine(settings)
@@ -205,6 +291,7 @@ impl Peer {
             inbound: HashMap::new(),
             publication_by_track: HashMap::new(),
             senders: HashMap::new(),
+            link,
         })
     }
 

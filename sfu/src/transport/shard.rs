@@ -145,9 +145,30 @@ struct Participant {
     /// Senders changed while an offer was out: offer again after the answer.
     renegotiate: bool,
     subscriber_connected: bool,
-    /// Its downlink, from the loss it reports; its video layers follow it.
+    /// Its downlink, from the loss it reports; its video layers follow it, limited further by
+    /// the capacity its subscriber leg measures ([`Peer::link`]).
     downlink: LossEstimate,
+    /// The estimate last handed to the router.
+    applied: Option<u64>,
 }
+
+/// The share of a measured capacity the router may fill: the rest is room for retransmissions,
+/// keyframes larger than the layer's average, and packet headers the layer rates leave out.
+const CAPACITY_HEADROOM: f64 = 0.85;
+
+/// A participant's downlink for the router: the lower of what loss allows and what the link's
+/// packet trains measured (less [`CAPACITY_HEADROOM`]); `None` while neither limits it.
+fn downlink_estimate(loss: Option<u64>, capacity: Option<u64>) -> Option<u64> {
+    let capacity = capacity.map(|bps| (bps as f64 * CAPACITY_HEADROOM) as u64);
+    match (loss, capacity) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// How often a subscriber's measured capacity is handed to the router: a link found short must
+/// shed its layer before its queue overflows, not at the next 2 s quality report.
+const CAPACITY_INTERVAL: Duration = Duration::from_millis(200);
 
 struct Shard {
     socket: UdpSocket,
@@ -166,6 +187,7 @@ struct Shard {
     /// When quality was last reported, and when it is next due.
     quality_at: Instant,
     next_quality: Instant,
+    next_capacity: Instant,
     /// Connections touched this turn whose deadline must be re-read.
     dirty: HashSet<ConnKey>,
 }
@@ -194,6 +216,7 @@ impl Shard {
             wall_clock: WallClock::now(),
             quality_at: Instant::now(),
             next_quality: Instant::now() + QUALITY_INTERVAL,
+            next_capacity: Instant::now() + CAPACITY_INTERVAL,
             dirty: HashSet::new(),
         }
     }
@@ -206,11 +229,15 @@ impl Shard {
             if now >= self.next_quality {
                 self.report_quality(now);
             }
+            if now >= self.next_capacity {
+                self.apply_estimates(now);
+            }
             self.reschedule(now);
             let deadline = [
                 self.timers.next(),
                 self.router.poll_timeout(),
                 Some(self.next_quality),
+                Some(self.next_capacity),
             ]
             .into_iter()
             .flatten()
@@ -385,6 +412,7 @@ impl Shard {
                 renegotiate: false,
                 subscriber_connected: false,
                 downlink: LossEstimate::default(),
+                applied: None,
             },
         );
         if let Err(e) = self.router.add_participant(lesson, participant, true) {
@@ -683,7 +711,6 @@ impl Shard {
         self.quality_at = now;
         self.next_quality = now + QUALITY_INTERVAL;
         let mut reports = Vec::new();
-        let mut estimates = Vec::new();
         for (&participant, p) in self.participants.iter_mut() {
             let mut publishing = Vec::new();
             if let Some(peer) = p.publisher.and_then(|k| self.peers.get_mut(&k)) {
@@ -713,6 +740,20 @@ impl Shard {
             }
             let mut receiving = Vec::new();
             if let Some(peer) = self.peers.get_mut(&p.subscriber) {
+                // The throttle holds a resend for most of a round trip: the longest of the
+                // streams' (they share the link; audio reports arrive more often).
+                let rtt = peer
+                    .senders
+                    .values()
+                    .filter_map(|s| s.stats.rtt())
+                    .max()
+                    .map_or(0, |d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX));
+                peer.link.rtt_ms.store(rtt, Ordering::Relaxed);
+                let link = &peer.link;
+                let resent = link.retransmissions.swap(0, Ordering::Relaxed);
+                let struck = link.retransmissions_suppressed.swap(0, Ordering::Relaxed);
+                SfuStats::add(&self.stats.retransmissions, resent);
+                SfuStats::add(&self.stats.retransmissions_suppressed, struck);
                 for (&publication, sender) in peer.senders.iter_mut().filter(|(_, s)| s.attached) {
                     let sample = sender.stats.interval(elapsed);
                     receiving.push(StreamQuality {
@@ -742,12 +783,7 @@ impl Shard {
                 } else {
                     (lost / sending as f64) as f32
                 };
-                let before = p.downlink.bitrate();
-                let after = p.downlink.update(now, loss, sending);
-                if after != before {
-                    debug!(%participant, loss, sending, ?after, "downlink estimate");
-                    estimates.push((participant, after));
-                }
+                p.downlink.update(now, loss, sending);
             }
             if !publishing.is_empty() || !receiving.is_empty() {
                 publishing.sort_by_key(|q| (q.publication, q.layer));
@@ -764,7 +800,31 @@ impl Shard {
         for (participant, report) in reports {
             self.emit(participant, report);
         }
-        for (participant, estimate) in estimates {
+        self.apply_estimates(now);
+    }
+
+    /// Hands the router each participant's downlink estimate that changed.
+    fn apply_estimates(&mut self, now: Instant) {
+        self.next_capacity = now + CAPACITY_INTERVAL;
+        let mut changed = Vec::new();
+        for (&participant, p) in self.participants.iter_mut() {
+            let capacity = self
+                .peers
+                .get(&p.subscriber)
+                .and_then(|peer| peer.link.capacity());
+            let estimate = downlink_estimate(p.downlink.bitrate(), capacity);
+            let moved = match (estimate, p.applied) {
+                // Small moves of a measurement change no layer; they would only churn.
+                (Some(a), Some(b)) => a.abs_diff(b) * 20 > b,
+                (a, b) => a != b,
+            };
+            if moved {
+                debug!(%participant, loss = ?p.downlink.bitrate(), ?capacity, ?estimate, "downlink estimate");
+                p.applied = estimate;
+                changed.push((participant, estimate));
+            }
+        }
+        for (participant, estimate) in changed {
             self.router.set_estimate(now, participant, estimate);
         }
         self.process_outputs(now);

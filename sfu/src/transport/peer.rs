@@ -167,8 +167,8 @@ pub(crate) struct LinkShared {
     /// The link capacity from TWCC trains, bits per second; `u64::MAX` while unlimited.
     /// Meter → shard.
     pub capacity_bps: AtomicU64,
-    /// Packets resent on request, and requests struck because the packet was resent within a
-    /// round trip.
+    /// NACKed packets passed on to the responder (resent when still buffered), and those struck
+    /// because the packet was resent within a round trip. Drained into `SfuStats` by the shard.
     pub retransmissions: AtomicU64,
     pub retransmissions_suppressed: AtomicU64,
 }

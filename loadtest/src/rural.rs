@@ -715,11 +715,13 @@ impl AdaptationReport {
             if let Some(q) = &p.last_quality {
                 let _ = writeln!(
                     out,
-                    "  last quality report: layer {}, {} kbit/s, loss {:.1} %, rtt {:?} ms",
+                    "  last quality report: layer {}, {} kbit/s, loss {:.1} %, rtt {:?} ms, {} freezes ({:.1} s) in all",
                     layer_name(q.layer),
                     q.bitrate_bps / 1000,
                     100.0 * q.loss,
-                    q.rtt_ms
+                    q.rtt_ms,
+                    q.freezes,
+                    q.frozen_ms as f64 / 1000.0
                 );
             }
         }

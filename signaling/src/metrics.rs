@@ -230,7 +230,7 @@ struct SfuStat {
     template: Box<dyn Collector>,
 }
 
-const SFU_STATS: [(&str, &str, StatKind, StatField); 17] = [
+const SFU_STATS: [(&str, &str, StatKind, StatField); 18] = [
     (
         "classroom_sfu_rtp_packets_in_total",
         "RTP packets received.",
@@ -290,6 +290,12 @@ const SFU_STATS: [(&str, &str, StatKind, StatField); 17] = [
         "NACKed packets not resent because they had been within a round trip.",
         StatKind::Counter,
         |s| &s.retransmissions_suppressed,
+    ),
+    (
+        "classroom_sfu_video_freezes_total",
+        "Times a subscriber's picture stood still until a keyframe (decoder lost, layer gone).",
+        StatKind::Counter,
+        |s| &s.video_freezes,
     ),
     (
         "classroom_sfu_udp_datagrams_in_total",

@@ -619,6 +619,12 @@ pub struct StreamQualityInfo {
     pub nacks: u64,
     #[serde(default)]
     pub keyframe_requests: u64,
+    /// Times the picture stood still until a keyframe, in all, and for how long (receiving
+    /// video only).
+    #[serde(default)]
+    pub freezes: u64,
+    #[serde(default)]
+    pub frozen_ms: u64,
 }
 
 impl From<&sfu::StreamQuality> for StreamQualityInfo {
@@ -632,6 +638,8 @@ impl From<&sfu::StreamQuality> for StreamQualityInfo {
             rtt_ms: q.rtt_ms,
             nacks: q.nacks,
             keyframe_requests: q.keyframe_requests,
+            freezes: q.freezes,
+            frozen_ms: q.frozen_ms,
         }
     }
 }

@@ -31,7 +31,7 @@ const en = {
   'link.good': 'Good link',
   'link.fair': 'Weak link',
   'link.poor': 'Poor link',
-  'link.detail': 'Loss {loss} %, round trip {rtt} ms',
+  'link.detail': 'Loss {loss} %, round trip {rtt} ms, picture froze {freezes} times',
 
   'lessons.title': 'Lessons',
   'lessons.lead': 'Create a lesson, go live, and invite remote classrooms to watch and listen.',
@@ -438,7 +438,7 @@ const zhCN = {
   'link.good': '网络良好',
   'link.fair': '网络较弱',
   'link.poor': '网络很差',
-  'link.detail': '丢包 {loss}%，往返 {rtt} 毫秒',
+  'link.detail': '丢包 {loss}%，往返 {rtt} 毫秒，画面卡住 {freezes} 次',
 
   'lessons.title': '课程',
   'lessons.lead': '创建课程、开始直播，并邀请远端教室收看收听。',

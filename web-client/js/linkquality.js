@@ -35,5 +35,7 @@ export function renderLinkQuality(el, quality, t) {
   const loss = Math.max(...quality.receiving.map((q) => q.loss || 0));
   const rtt = Math.max(...quality.receiving.map((q) => q.rtt_ms || 0));
   el.querySelector('.link-text').textContent = t(`link.${level}`);
-  el.title = t('link.detail', { loss: (loss * 100).toFixed(1), rtt });
+  // Freezes are counted since the stream began (the server's `freezes`), summed over videos.
+  const freezes = quality.receiving.reduce((n, q) => n + (q.freezes || 0), 0);
+  el.title = t('link.detail', { loss: (loss * 100).toFixed(1), rtt, freezes });
 }

@@ -13,12 +13,14 @@
 //! - `layer` — simulcast layers, their bitrates, and up/down-switch hysteresis.
 //! - `keyframe` — keyframe-request throttling.
 //! - `vp8` — VP8 payload descriptors: keyframe detection, picture-id continuity on a switch.
+//! - `freeze` — when a subscriber's picture stood still.
 //! - `estimate` — a subscriber's downlink estimate from the loss it reports.
 //! - `capacity` — a subscriber's link capacity from how its packet trains arrive (TWCC).
 //! - `quality` — loss, jitter, round trip and bitrate of the streams the SFU receives and sends.
 
 mod capacity;
 mod estimate;
+mod freeze;
 mod keyframe;
 mod layer;
 mod lesson;
@@ -31,6 +33,7 @@ mod vp8;
 
 pub use capacity::{Delivery, LinkCapacity, UNLIMITED_BPS};
 pub use estimate::LossEstimate;
+pub use freeze::Freezes;
 pub use keyframe::KeyframeGate;
 pub use layer::{Layer, LayerHysteresis, RateMeter};
 pub use quality::{InboundStats, OutboundStats, QualitySample, ntp_compact, round_trip};

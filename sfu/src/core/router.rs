@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use rtc::rtp;
 use rtc::shared::marshal::MarshalSize;
 
+use super::freeze::Freezes;
 use super::layer::Layer;
 use super::lesson::{Lesson, Member};
 use super::publication::Publication;
@@ -420,6 +421,7 @@ impl Router {
                 }
                 sub.current = this;
                 sub.waiting_since = None;
+                sub.freezes.resume(now);
                 self.outputs.push_back(Output::LayerChanged {
                     subscriber: sub.subscriber,
                     publication,
@@ -437,6 +439,9 @@ impl Router {
                 out.payload = sub.vp8.rewrite(&packet.payload, desc);
             }
             sub.last_source = Some(packet.header.ssrc);
+            if keyframe {
+                sub.freezes.resume(now);
+            }
             let Some(rewriter) = sub.rewriter() else {
                 continue;
             };
@@ -459,6 +464,10 @@ impl Router {
         publication: PublicationId,
     ) -> Result<(), RouterError> {
         let (_, sub) = subscription_mut(&mut self.publications, subscriber, publication)?;
+        // A subscriber that was shown a picture and asks for a keyframe has lost it.
+        if sub.current.is_some() && sub.target.is_some() {
+            sub.freezes.stop(now);
+        }
         if let Some(layer) = sub.target.or(sub.current) {
             self.request_keyframe(now, publication, layer);
         }
@@ -549,6 +558,20 @@ impl Router {
         self.outputs.pop_front()
     }
 
+    /// How often, and how long, `subscriber`'s picture of `publication` has stood still.
+    pub fn freezes(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        publication: PublicationId,
+    ) -> Option<Freezes> {
+        let pubn = self.publications.get_mut(&publication)?;
+        if pubn.kind != MediaKind::Video {
+            return None;
+        }
+        Some(pubn.subscription(subscriber)?.freezes.totals(now))
+    }
+
     /// The lesson a participant is in.
     pub fn lesson_of(&self, participant: ParticipantId) -> Option<LessonId> {
         self.participants.get(&participant).copied()
@@ -600,6 +623,11 @@ impl Router {
                 continue;
             };
             let started = pubn.started();
+            // The layer it shows stopped arriving: its picture stands until another starts.
+            let current_gone = pubn
+                .subscription(subscriber)
+                .and_then(|s| s.current)
+                .is_some_and(|layer| !pubn.available(now, layer));
             let wanted = pubn.subscription(subscriber).and_then(|s| s.wanted());
             let mut allowed = None;
             if let Some(max) = wanted {
@@ -632,6 +660,11 @@ impl Router {
             } else {
                 sub.hysteresis.decide(now, sub.target, allowed)
             };
+            match target {
+                Some(_) if current_gone => sub.freezes.stop(now),
+                Some(_) => {}
+                None => sub.freezes.resume(now),
+            }
             if let Some(due) = sub.hysteresis.due_at(target) {
                 self.wake_at = Some(self.wake_at.map_or(due, |w| w.min(due)));
             }
@@ -1217,6 +1250,72 @@ mod tests {
                 "picture ids continue"
             );
         }
+    }
+
+    #[test]
+    fn a_lost_picture_is_a_freeze_until_the_next_keyframe_and_a_pause_is_not() {
+        let t0 = Instant::now();
+        let (mut r, cam, mut sim, now) = simulcast_lesson(t0);
+        let (_, now) = run(&mut r, cam, &mut sim, now, 600, &mut |_| false);
+        assert_eq!(r.freezes(now, ROOM_A, cam), Some(Freezes::default()));
+        // The classroom's decoder lost the stream: it asks for a keyframe.
+        r.handle_keyframe_request(now, ROOM_A, cam).unwrap();
+        assert_eq!(requested(&drain(&mut r)), vec![0x30]);
+        let (_, later) = run(&mut r, cam, &mut sim, now, 300, &mut |_| false);
+        let frozen = r.freezes(later, ROOM_A, cam).unwrap();
+        assert_eq!(frozen.count, 1);
+        assert_eq!(frozen.frozen, later - now, "still frozen");
+        // The keyframe comes 100 ms later: the freeze ends there.
+        let mut first = true;
+        let (_, end) = run(&mut r, cam, &mut sim, later, 500, &mut |l| {
+            let k = first && l == Layer::High;
+            first &= !k;
+            k
+        });
+        let thawed = r.freezes(end, ROOM_A, cam).unwrap();
+        assert_eq!(thawed.count, 1);
+        assert_eq!(thawed.frozen, later + Duration::from_millis(10) - now);
+        // Audio-only by the link is a pause, not a freeze.
+        r.set_estimate(end, ROOM_A, Some(50_000));
+        let (_, end2) = run(&mut r, cam, &mut sim, end, 2000, &mut |_| true);
+        assert_eq!(r.freezes(end2, ROOM_A, cam), Some(thawed));
+    }
+
+    #[test]
+    fn a_layer_that_stops_arriving_freezes_the_picture_until_another_starts() {
+        let t0 = Instant::now();
+        let (mut r, cam, mut sim, now) = simulcast_lesson(t0);
+        // The publisher drops High (its own link or CPU): only Low and Medium go on.
+        let mut out = vec![];
+        let mut at = now;
+        for _ in 0..250 {
+            at += Duration::from_millis(10);
+            for layer in [Layer::Low, Layer::Medium] {
+                r.handle_rtp(at, cam, layer, sim.packet(layer, false))
+                    .unwrap();
+            }
+            if r.poll_timeout().is_some_and(|t| t <= at) {
+                r.handle_timeout(at);
+            }
+            out.extend(drain(&mut r));
+        }
+        let asked = requested(&out);
+        assert!(
+            !asked.is_empty() && asked.iter().all(|&s| s == 0x20),
+            "Medium asked: {asked:?}"
+        );
+        let stuck = r.freezes(at, ROOM_A, cam).unwrap();
+        assert_eq!(stuck.count, 1);
+        assert!(stuck.frozen > Duration::ZERO);
+        let (out, end) = run(&mut r, cam, &mut sim, at, 100, &mut |l| l == Layer::Medium);
+        assert_eq!(forwarded_sources(&out), vec![0x20]);
+        let total = r
+            .freezes(end + Duration::from_secs(1), ROOM_A, cam)
+            .unwrap();
+        assert_eq!(
+            (total.count, total.frozen),
+            (1, stuck.frozen + Duration::from_millis(10))
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::freeze::FreezeMeter;
 use super::layer::{Layer, LayerHysteresis};
 use super::rewrite::{LegFormat, Rewriter};
 use super::vp8::Vp8Munger;
@@ -32,6 +33,8 @@ pub(crate) struct Subscription {
     pub allocated: bool,
     /// Waiting for a keyframe of `target` since this instant.
     pub waiting_since: Option<Instant>,
+    /// When the subscriber's picture stood still although it wanted one.
+    pub freezes: FreezeMeter,
 }
 
 impl Subscription {
@@ -48,6 +51,7 @@ impl Subscription {
             hysteresis: LayerHysteresis::new(UP_SWITCH_HOLD),
             allocated: false,
             waiting_since: None,
+            freezes: FreezeMeter::default(),
         }
     }
 

@@ -133,6 +133,10 @@ pub struct StreamQuality {
     pub nacks: u64,
     /// Keyframes the subscriber asked for, in all (receiving only).
     pub keyframe_requests: u64,
+    /// Times the subscriber's picture stood still although it wanted one, in all, and for
+    /// how long (receiving video only; see `core::freeze` for what counts).
+    pub freezes: u64,
+    pub frozen_ms: u64,
 }
 
 /// Why the SFU refused a request.
@@ -206,6 +210,8 @@ pub struct SfuStats {
     pub retransmissions: AtomicU64,
     /// NACKed packets not resent because they had been within a round trip.
     pub retransmissions_suppressed: AtomicU64,
+    /// Freezes of subscribers' pictures that began (see `core::freeze`).
+    pub video_freezes: AtomicU64,
     pub udp_datagrams_in: AtomicU64,
     /// Datagrams that matched no connection (unknown ufrag or address).
     pub udp_unmatched: AtomicU64,

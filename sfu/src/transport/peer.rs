@@ -244,6 +244,8 @@ pub(crate) struct Sender {
     pub stats: OutboundStats,
     /// The layer the core forwards now (video).
     pub layer: Option<Layer>,
+    /// The freezes already counted into the media plane's metric.
+    pub freezes_reported: u64,
 }
 
 impl Peer {

@@ -735,6 +735,8 @@ impl Shard {
                         rtt_ms: None,
                         nacks: 0,
                         keyframe_requests: 0,
+                        freezes: 0,
+                        frozen_ms: 0,
                     });
                 }
             }
@@ -756,6 +758,13 @@ impl Shard {
                 SfuStats::add(&self.stats.retransmissions_suppressed, struck);
                 for (&publication, sender) in peer.senders.iter_mut().filter(|(_, s)| s.attached) {
                     let sample = sender.stats.interval(elapsed);
+                    let freezes = self
+                        .router
+                        .freezes(now, participant, publication)
+                        .unwrap_or_default();
+                    let began = freezes.count.saturating_sub(sender.freezes_reported);
+                    sender.freezes_reported = freezes.count;
+                    SfuStats::add(&self.stats.video_freezes, began);
                     receiving.push(StreamQuality {
                         publication,
                         layer: sender.layer,
@@ -767,6 +776,8 @@ impl Shard {
                             .map(|d| u32::try_from(d.as_millis()).unwrap_or(u32::MAX)),
                         nacks: sender.stats.nacks,
                         keyframe_requests: sender.stats.keyframe_requests,
+                        freezes: freezes.count,
+                        frozen_ms: u64::try_from(freezes.frozen.as_millis()).unwrap_or(u64::MAX),
                     });
                 }
             }
@@ -1382,6 +1393,7 @@ impl Shard {
                         attached: false,
                         stats: OutboundStats::default(),
                         layer: None,
+                        freezes_reported: 0,
                     },
                 );
             }

@@ -36,7 +36,7 @@ pub mod rural;
 pub mod subscriber;
 
 pub use bot::{Bot, BotError, BotOptions, wait_event};
-pub use client::{ClientError, RestClient, SignalingClient};
+pub use client::{ClientError, RestClient, SignalingClient, metric_sum};
 pub use impair::{Impairment, LinkProfile, Relay};
 pub use peer::PeerWaitError;
 pub use publisher::{LayerConfig, PublishConfig};

@@ -39,6 +39,9 @@ use webrtc::peer_connection::{
 /// The payload types a bot offers. A browser's choice; the SFU may map them per leg.
 pub const OPUS_PT: u8 = 111;
 pub const VP8_PT: u8 = 96;
+/// Resends of VP8 on their own stream (RFC 4588), as Chromium negotiates them; `webrtc`
+/// restores them to the media stream before the track reader sees them.
+pub const VP8_RTX_PT: u8 = 97;
 
 /// Where in the interceptor chain the tap sits: application-most, after every interceptor
 /// that reads RTCP has seen all of it.
@@ -171,6 +174,19 @@ pub(crate) async fn new_peer(
         RTCRtpCodecParameters {
             rtp_codec: vp8_codec(),
             payload_type: VP8_PT,
+        },
+        RtpCodecKind::Video,
+    )?;
+    media.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: "video/rtx".to_owned(),
+                clock_rate: 90_000,
+                channels: 0,
+                sdp_fmtp_line: format!("apt={VP8_PT}"),
+                rtcp_feedback: vec![],
+            },
+            payload_type: VP8_RTX_PT,
         },
         RtpCodecKind::Video,
     )?;

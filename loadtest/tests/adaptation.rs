@@ -186,6 +186,12 @@ async fn rural_subscriber_steps_down_keeps_audio_and_climbs_back() {
         "the clean subscriber left the high layer; SFU layers {:?}",
         clean_sfu.changes()
     );
+    // The rural link's losses were resent from the SFU's history on the RTX stream the bots
+    // negotiate, as Chromium does.
+    let metrics = server.rest.metrics().await.expect("metrics");
+    let rtx = loadtest::metric_sum(&metrics, "classroom_sfu_rtx_packets_total").unwrap_or(0.0);
+    println!("RTX packets sent so far: {rtx}");
+    assert!(rtx > 0.0, "no retransmission went out on RTX");
     print_window("rural, below high", &rural);
     print_window("clean, meanwhile", &clean);
     println!("rural's last quality report: {:?}", rural_sfu.last());

@@ -230,7 +230,7 @@ struct SfuStat {
     template: Box<dyn Collector>,
 }
 
-const SFU_STATS: [(&str, &str, StatKind, StatField); 18] = [
+const SFU_STATS: [(&str, &str, StatKind, StatField); 19] = [
     (
         "classroom_sfu_rtp_packets_in_total",
         "RTP packets received.",
@@ -290,6 +290,12 @@ const SFU_STATS: [(&str, &str, StatKind, StatField); 18] = [
         "NACKed packets not resent because they had been within a round trip.",
         StatKind::Counter,
         |s| &s.retransmissions_suppressed,
+    ),
+    (
+        "classroom_sfu_rtx_packets_total",
+        "Retransmissions sent on an RTX stream, where the subscriber negotiated RTX.",
+        StatKind::Counter,
+        |s| &s.rtx_packets,
     ),
     (
         "classroom_sfu_video_freezes_total",

@@ -210,6 +210,8 @@ pub struct SfuStats {
     pub retransmissions: AtomicU64,
     /// NACKed packets not resent because they had been within a round trip.
     pub retransmissions_suppressed: AtomicU64,
+    /// Retransmissions sent on an RTX stream (RFC 4588), where the subscriber negotiated it.
+    pub rtx_packets: AtomicU64,
     /// Freezes of subscribers' pictures that began (see `core::freeze`).
     pub video_freezes: AtomicU64,
     pub udp_datagrams_in: AtomicU64,

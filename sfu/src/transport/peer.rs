@@ -45,7 +45,29 @@ pub(crate) struct ConnKey(pub u64);
 /// subscriber leg is offered by the SFU, so its payload types are these numbers.
 pub(crate) const OPUS_PT: u8 = 111;
 pub(crate) const VP8_PT: u8 = 96;
-const VP8_RTX_PT: u8 = 97;
+/// Retransmissions toward a subscriber go on their own SSRC with this payload type (RFC 4588)
+/// where the subscriber negotiated it, so its receive statistics and jitter buffer can tell a
+/// late resend from the stream itself; otherwise they go on the media SSRC.
+pub(crate) const VP8_RTX_PT: u8 = 97;
+
+/// How long after sending a packet a subscriber may still ask for it: a NACK generator re-asks
+/// up to 10 times about 100 ms apart (ours and Chromium's), over round trips up to the harsh
+/// rural profile's 300 ms; a frame later than that has been given up by the jitter buffer.
+const RESEND_WINDOW_MS: u64 = 1_500;
+/// The fastest single stream the SFU forwards, with room for keyframe bursts: a camera's high
+/// layer is capped at 1.5 Mbit/s by our clients; a screen share runs up to ~2.5 Mbit/s.
+const FASTEST_STREAM_BPS: u64 = 4_000_000;
+/// Video packets are filled close to the MTU by the packetizer.
+const VIDEO_PACKET_BYTES: u64 = 1_100;
+
+/// The packets each sent stream keeps for retransmission: the resend window at the fastest
+/// stream's rate. `rtc`'s history is one ring per stream, whose size must be a power of two.
+/// The packets' payloads are shared with the other subscribers' copies, so a ring costs its
+/// slots' headers, not the media again.
+pub(crate) fn send_history_packets() -> u16 {
+    let packets = FASTEST_STREAM_BPS / 8 / VIDEO_PACKET_BYTES * RESEND_WINDOW_MS / 1_000;
+    u16::try_from(packets.next_power_of_two()).unwrap_or(1 << 15)
+}
 
 /// A missing packet is asked for again at most this many times (as Chromium does): on a
 /// link losing a few per cent, asking without end only adds to the load that loses them.
@@ -171,6 +193,8 @@ pub(crate) struct LinkShared {
     /// because the packet was resent within a round trip. Drained into `SfuStats` by the shard.
     pub retransmissions: AtomicU64,
     pub retransmissions_suppressed: AtomicU64,
+    /// Packets resent on an RTX stream (seen leaving the responder). Drained like the above.
+    pub rtx_sent: AtomicU64,
 }
 
 impl Default for LinkShared {
@@ -180,6 +204,7 @@ impl Default for LinkShared {
             capacity_bps: AtomicU64::new(u64::MAX),
             retransmissions: AtomicU64::new(0),
             retransmissions_suppressed: AtomicU64::new(0),
+            rtx_sent: AtomicU64::new(0),
         }
     }
 }
@@ -205,7 +230,12 @@ fn interceptors(
     }
     configure_simulcast_extension_headers(engine)?;
     let registry = Registry::new()
-        .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(
+            Slot::NackResponder,
+            NackResponderBuilder::new()
+                .with_size(send_history_packets())
+                .build(),
+        )
         .with(
             Slot::NackGenerator,
             NackGeneratorBuilder::new()
@@ -317,5 +347,21 @@ impl Peer {
                 .then(|| t.mid().clone())
                 .flatten()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_send_history_covers_the_resend_window_of_the_fastest_stream() {
+        let packets = u64::from(send_history_packets());
+        assert!(packets.is_power_of_two());
+        let needed = FASTEST_STREAM_BPS / 8 / VIDEO_PACKET_BYTES * RESEND_WINDOW_MS / 1_000;
+        assert!(
+            packets >= needed && packets < 2 * needed,
+            "{packets} for {needed}"
+        );
     }
 }

@@ -28,7 +28,7 @@ use rtc::rtcp::receiver_report::ReceiverReport;
 use rtc::rtcp::sender_report::SenderReport;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use rtc::shared::{TaggedBytesMut, TransportContext, TransportProtocol};
@@ -756,6 +756,8 @@ impl Shard {
                 let struck = link.retransmissions_suppressed.swap(0, Ordering::Relaxed);
                 SfuStats::add(&self.stats.retransmissions, resent);
                 SfuStats::add(&self.stats.retransmissions_suppressed, struck);
+                let rtx = link.rtx_sent.swap(0, Ordering::Relaxed);
+                SfuStats::add(&self.stats.rtx_packets, rtx);
                 for (&publication, sender) in peer.senders.iter_mut().filter(|(_, s)| s.attached) {
                     let sample = sender.stats.interval(elapsed);
                     let freezes = self
@@ -1373,6 +1375,11 @@ impl Shard {
             vec![RTCRtpEncodingParameters {
                 rtp_coding_parameters: RTCRtpCodingParameters {
                     ssrc: Some(ssrc),
+                    // Video resends go on their own stream where the subscriber takes RTX
+                    // (`rtc` drops it from a sender whose answer lacks it).
+                    rtx: (kind == MediaKind::Video).then(|| RTCRtpRtxParameters {
+                        ssrc: rand::random::<u32>(),
+                    }),
                     ..Default::default()
                 },
                 active: true,

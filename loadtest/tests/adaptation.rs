@@ -1,7 +1,8 @@
 //! Simulcast adaptation with real peers: a teacher bot publishes its camera in three layers; a
 //! classroom on a clean link keeps the high layer while one on a rural link (2 % loss, 150 ms
 //! RTT, 600 kbit/s, through a [`Relay`]) comes down to a lower layer and keeps its audio; once
-//! the impairment lifts, it climbs back to high. What happened — layers over time, audio gaps,
+//! the impairment lifts, it climbs back to high. Retransmissions to the rural one go out on
+//! RTX. What happened — layers over time, audio gaps,
 //! step-down and climb times — is printed; no timing is asserted.
 
 mod common;
@@ -17,9 +18,9 @@ use signaling::protocol::{Layer, MediaKind, Role, ServerMessage, Source};
 const SEED: u64 = 2026;
 /// How long the rural link may take to bring the subscriber below the high layer.
 const SETTLE_WAIT: Duration = Duration::from_secs(60);
-/// How long the lifted link may take to bring it back: the measured capacity is lifted by the
-/// next packet train (a keyframe) that crosses the clean link, or grows 5 %/s once no train
-/// has measured it for 10 s, and the router holds 3 s before each step up.
+/// How long the lifted link may take to bring it back: the SFU probes a link whose estimate
+/// holds a video below its layer every 2 s, the probe measures the lifted link, and the router
+/// holds 3 s before each step up.
 const CLIMB_WAIT: Duration = Duration::from_secs(120);
 /// `quality` reports (one every 2 s) watched below high.
 const BELOW_HIGH_REPORTS: usize = 5;

@@ -230,7 +230,7 @@ struct SfuStat {
     template: Box<dyn Collector>,
 }
 
-const SFU_STATS: [(&str, &str, StatKind, StatField); 19] = [
+const SFU_STATS: [(&str, &str, StatKind, StatField); 20] = [
     (
         "classroom_sfu_rtp_packets_in_total",
         "RTP packets received.",
@@ -296,6 +296,12 @@ const SFU_STATS: [(&str, &str, StatKind, StatField); 19] = [
         "Retransmissions sent on an RTX stream, where the subscriber negotiated RTX.",
         StatKind::Counter,
         |s| &s.rtx_packets,
+    ),
+    (
+        "classroom_sfu_probe_packets_total",
+        "Packets resent back to back to measure a subscriber's link while a video is held below its layer.",
+        StatKind::Counter,
+        |s| &s.probe_packets,
     ),
     (
         "classroom_sfu_video_freezes_total",

@@ -72,6 +72,11 @@ impl LinkCapacity {
         self.capacity
     }
 
+    /// Whether any train has been measured (one too fast to limit anything included).
+    pub fn measured(&self) -> bool {
+        self.last_train.is_some()
+    }
+
     /// Feedback arrived at `now` about `deliveries`, in the order they were sent.
     pub fn on_deliveries(&mut self, now: Instant, deliveries: &[Delivery]) {
         for d in deliveries {

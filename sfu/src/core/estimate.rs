@@ -17,14 +17,14 @@
 
 use std::time::{Duration, Instant};
 
+use super::capacity::UNLIMITED_BPS;
+
 /// Above this loss the link is overloaded; at or below it, the loss is the link's own.
 const OVERLOADED_LOSS: f32 = 0.10;
 /// How fast the estimate climbs while the link has room: ×1.08 per second, so from audio
 /// only (~40 kbit/s) to the low video layer takes ~20 s and from low to high ~30 s. Slow on
 /// purpose: climbing too eagerly on a rural link refills its queue and loses packets again.
 const GROWTH_PER_SECOND: f64 = 1.08;
-/// An estimate above this limits nothing any layer needs: the link is taken as unlimited.
-const UNLIMITED_BPS: u64 = 20_000_000;
 /// Nothing is estimated below this (it would only pause audio's companions for good).
 const FLOOR_BPS: u64 = 30_000;
 

@@ -347,10 +347,9 @@ impl Router {
     }
 
     /// The subscriber's downlink estimate (bits per second), or None when its link shows no
-    /// limit; its video layers follow it. The transport feeds a loss-based estimate
-    /// ([`super::LossEstimate`]) from the subscriber's receiver reports: a delay-based one
-    /// (rtc's GCC) cannot rise much above what is actually sent, so a subscriber moved down to
-    /// `Low` would never be estimated able to climb back without probing.
+    /// limit; its video layers follow it, down at once, up after a hold. The transport feeds
+    /// the lower of a loss-based estimate ([`super::LossEstimate`]) and the capacity its
+    /// packet trains measure ([`super::LinkCapacity`]).
     pub fn set_estimate(&mut self, now: Instant, subscriber: ParticipantId, bitrate: Option<u64>) {
         if !self.participants.contains_key(&subscriber) {
             return;
@@ -362,6 +361,61 @@ impl Router {
         if changed {
             self.allocate(now, subscriber);
         }
+    }
+
+    /// Like [`Router::set_estimate`], for the first estimate measured after a provisional
+    /// one (a new subscriber starts on a guess until its link is measured): the layers follow
+    /// it at once, up too, since the guess was not a link seen short.
+    pub fn set_first_estimate(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        bitrate: Option<u64>,
+    ) {
+        if !self.participants.contains_key(&subscriber) {
+            return;
+        }
+        for pubn in self.publications.values_mut() {
+            if let Some(sub) = pubn.subscription(subscriber) {
+                sub.allocated = false;
+            }
+        }
+        match bitrate {
+            Some(b) => self.estimates.insert(subscriber, b),
+            None => self.estimates.remove(&subscriber),
+        };
+        self.allocate(now, subscriber);
+    }
+
+    /// Whether the estimate holds one of `subscriber`'s videos below the best layer it wants
+    /// that the publisher sends: only a measurement of its link can let it climb.
+    pub fn held_back(&mut self, now: Instant, subscriber: ParticipantId) -> bool {
+        let Some(room) = self
+            .participants
+            .get(&subscriber)
+            .and_then(|lesson| self.lessons.get(lesson))
+        else {
+            return false;
+        };
+        for id in &room.publications {
+            let Some(pubn) = self.publications.get_mut(id) else {
+                continue;
+            };
+            if pubn.kind != MediaKind::Video {
+                continue;
+            }
+            let Some(wanted) = pubn.subscription(subscriber).and_then(|s| s.wanted()) else {
+                continue;
+            };
+            let best = wanted.at_or_below().find(|&l| pubn.available(now, l));
+            if pubn
+                .subscription(subscriber)
+                .is_some_and(|s| s.attached() && best.is_some() && s.target < best)
+            {
+                return true;
+            }
+        }
+        false
     }
 
     /// One RTP packet of one layer from a publisher (a track sent without simulcast is

@@ -20,6 +20,7 @@
 
 mod demux;
 mod link_meter;
+mod link_probe;
 mod nack_throttle;
 mod peer;
 mod rtcp_relay;
@@ -212,6 +213,8 @@ pub struct SfuStats {
     pub retransmissions_suppressed: AtomicU64,
     /// Retransmissions sent on an RTX stream (RFC 4588), where the subscriber negotiated it.
     pub rtx_packets: AtomicU64,
+    /// Packets resent to probe a subscriber's link (see `transport::link_probe`).
+    pub probe_packets: AtomicU64,
     /// Freezes of subscribers' pictures that began (see `core::freeze`).
     pub video_freezes: AtomicU64,
     pub udp_datagrams_in: AtomicU64,

@@ -8,8 +8,7 @@
 //! wire and the responder and strikes from each NACK what was resent less than ~¾ of a round
 //! trip ago (the round trip is the subscriber's, from its receiver reports, kept by the shard
 //! in [`LinkShared`]). A second request after a full round trip is a retransmission that was
-//! itself lost, and is served. On the way out it counts the resends the responder sent on an
-//! RTX stream.
+//! itself lost, and is served.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -23,7 +22,7 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
-use super::peer::{LinkShared, VP8_RTX_PT};
+use super::peer::LinkShared;
 
 /// Wire-ward of the NACK responder (4 000) and application-ward of the pacer (3 000).
 pub(crate) const SLOT: usize = 3_500;
@@ -142,11 +141,6 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for NackThrottle {
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
-        if let Packet::Rtp(packet) = &msg.message.packet
-            && packet.header.payload_type == VP8_RTX_PT
-        {
-            self.link.rtx_sent.fetch_add(1, Ordering::Relaxed);
-        }
         self.writes.push_back(msg);
         Ok(())
     }

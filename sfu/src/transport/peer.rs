@@ -3,19 +3,18 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use rand::Rng;
 use rand::distr::Alphanumeric;
-use rtc::interceptor::{
-    CongestionControlBuilder, NackGeneratorBuilder, NackResponderBuilder, Registry, Slot,
-};
+use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder, Registry, Slot};
 use rtc::peer_connection::RTCPeerConnection;
 use rtc::peer_connection::RTCPeerConnectionBuilder;
 use rtc::peer_connection::configuration::RTCConfigurationBuilder;
 use rtc::peer_connection::configuration::interceptor_registry::{
     configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc,
+    configure_twcc_receiver_only,
 };
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine,
@@ -31,6 +30,7 @@ use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 
 use super::PeerLeg;
 use super::link_meter::LinkMeter;
+use super::link_probe::{self, LinkProbe};
 use super::nack_throttle::{self, NackThrottle};
 use super::rtcp_relay::{self, RtcpRelay};
 use crate::core::{InboundStats, Layer, LegFormat, MediaKind, OutboundStats};
@@ -48,7 +48,7 @@ pub(crate) const VP8_PT: u8 = 96;
 /// Retransmissions toward a subscriber go on their own SSRC with this payload type (RFC 4588)
 /// where the subscriber negotiated it, so its receive statistics and jitter buffer can tell a
 /// late resend from the stream itself; otherwise they go on the media SSRC.
-pub(crate) const VP8_RTX_PT: u8 = 97;
+const VP8_RTX_PT: u8 = 97;
 
 /// How long after sending a packet a subscriber may still ask for it: a NACK generator re-asks
 /// up to 10 times about 100 ms apart (ours and Chromium's), over round trips up to the harsh
@@ -195,6 +195,13 @@ pub(crate) struct LinkShared {
     pub retransmissions_suppressed: AtomicU64,
     /// Packets resent on an RTX stream (seen leaving the responder). Drained like the above.
     pub rtx_sent: AtomicU64,
+    /// Shard → probe: send a probe train with the next video packet ([`LinkProbe`]).
+    pub probe_requested: AtomicBool,
+    /// Packets sent as probes. Drained like the above.
+    pub probe_packets: AtomicU64,
+    /// Some packet train has been measured on this link (even one too fast to limit it).
+    /// Meter → shard.
+    pub measured: AtomicBool,
 }
 
 impl Default for LinkShared {
@@ -205,6 +212,9 @@ impl Default for LinkShared {
             retransmissions: AtomicU64::new(0),
             retransmissions_suppressed: AtomicU64::new(0),
             rtx_sent: AtomicU64::new(0),
+            probe_requested: AtomicBool::new(false),
+            probe_packets: AtomicU64::new(0),
+            measured: AtomicBool::new(false),
         }
     }
 }
@@ -218,8 +228,8 @@ impl LinkShared {
 
 /// The interceptor chain of one leg: `rtc`'s defaults, made explicit to change three things.
 /// NACKs toward a publisher are capped per packet; a subscriber leg resends a packet at most
-/// once per round trip ([`NackThrottle`]) and measures its link from TWCC feedback
-/// ([`LinkMeter`]); and [`RtcpRelay`] hands the SFU the feedback it acts on.
+/// once per round trip ([`NackThrottle`]), measures its link from TWCC feedback
+/// ([`LinkMeter`]) and probes it when asked ([`LinkProbe`]); and [`RtcpRelay`] hands the SFU the feedback it acts on.
 fn interceptors(
     engine: &mut MediaEngine,
     leg: PeerLeg,
@@ -244,8 +254,14 @@ fn interceptors(
         );
     // Transport-wide sequence numbers out, feedback in, on both legs: a publisher's encoder
     // adapts to the feedback the SFU sends it, and a subscriber leg's is what the meter reads.
-    let registry = configure_rtcp_reports(configure_twcc(registry, engine)?)
-        .with(Slot::from(rtcp_relay::SLOT), RtcpRelay::default());
+    // On a subscriber leg the probe numbers what leaves, RTX included (see `link_probe`).
+    let registry = match leg {
+        PeerLeg::Publisher => configure_twcc(registry, engine)?,
+        PeerLeg::Subscriber => configure_twcc_receiver_only(registry, engine)?
+            .with(link_probe::SLOT, LinkProbe::new(Arc::clone(link))),
+    };
+    let registry =
+        configure_rtcp_reports(registry).with(Slot::from(rtcp_relay::SLOT), RtcpRelay::default());
     Ok(match leg {
         PeerLeg::Publisher => registry,
         PeerLeg::Subscriber => registry
@@ -253,10 +269,7 @@ fn interceptors(
                 Slot::from(nack_throttle::SLOT),
                 NackThrottle::new(Arc::clone(link)),
             )
-            .with(
-                Slot::CongestionControl,
-                CongestionControlBuilder::new(LinkMeter::new(Arc::clone(link))).build(),
-            ),
+            .with(Slot::CongestionControl, LinkMeter::new(Arc::clone(link))),
     })
 }
 

@@ -150,7 +150,31 @@ struct Participant {
     downlink: LossEstimate,
     /// The estimate last handed to the router.
     applied: Option<u64>,
+    /// Whether its link has been measured yet.
+    start: LinkStart,
+    /// When its link may next be probed.
+    next_probe: Instant,
 }
+
+/// A new subscriber's link is unknown: until a packet train measures it, the router shares out
+/// [`START_ESTIMATE_BPS`], so a rural classroom that joins is not flooded with the high layer
+/// (fifty joining at once used to lose a second of audio each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkStart {
+    /// Not measured; since when its subscriber leg is connected.
+    Unmeasured { connected_at: Option<Instant> },
+    /// Measured (or given up on after [`START_WINDOW`]: a peer without TWCC feedback).
+    Measured,
+}
+
+/// What a new subscriber's link is taken to carry before it is measured: its audio and the
+/// low layer of one video.
+const START_ESTIMATE_BPS: u64 = 300_000;
+/// How long after its leg connects an unmeasured link keeps the start estimate.
+const START_WINDOW: Duration = Duration::from_secs(10);
+/// How often a link whose estimate holds a video below what it wants is probed
+/// ([`super::link_probe`]): each probe is a few kilobytes.
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 
 /// The share of a measured capacity the router may fill: the rest is room for retransmissions,
 /// keyframes larger than the layer's average, and packet headers the layer rates leave out.
@@ -412,12 +436,16 @@ impl Shard {
                 renegotiate: false,
                 subscriber_connected: false,
                 downlink: LossEstimate::default(),
-                applied: None,
+                applied: Some(START_ESTIMATE_BPS),
+                start: LinkStart::Unmeasured { connected_at: None },
+                next_probe: now,
             },
         );
         if let Err(e) = self.router.add_participant(lesson, participant, true) {
             warn!(%participant, error = %e, "router refused a participant");
         }
+        self.router
+            .set_estimate(now, participant, Some(START_ESTIMATE_BPS));
         self.process_outputs(now);
         Ok(())
     }
@@ -758,6 +786,8 @@ impl Shard {
                 SfuStats::add(&self.stats.retransmissions_suppressed, struck);
                 let rtx = link.rtx_sent.swap(0, Ordering::Relaxed);
                 SfuStats::add(&self.stats.rtx_packets, rtx);
+                let probes = link.probe_packets.swap(0, Ordering::Relaxed);
+                SfuStats::add(&self.stats.probe_packets, probes);
                 for (&publication, sender) in peer.senders.iter_mut().filter(|(_, s)| s.attached) {
                     let sample = sender.stats.interval(elapsed);
                     let freezes = self
@@ -816,29 +846,61 @@ impl Shard {
         self.apply_estimates(now);
     }
 
-    /// Hands the router each participant's downlink estimate that changed.
+    /// Hands the router each participant's downlink estimate that changed, and asks for a
+    /// probe of each link whose estimate holds a video back.
     fn apply_estimates(&mut self, now: Instant) {
         self.next_capacity = now + CAPACITY_INTERVAL;
         let mut changed = Vec::new();
+        let mut probe = Vec::new();
         for (&participant, p) in self.participants.iter_mut() {
-            let capacity = self
-                .peers
-                .get(&p.subscriber)
-                .and_then(|peer| peer.link.capacity());
-            let estimate = downlink_estimate(p.downlink.bitrate(), capacity);
+            let link = self.peers.get(&p.subscriber).map(|peer| &peer.link);
+            let capacity = link.and_then(|l| l.capacity());
+            let measured = link.is_some_and(|l| l.measured.load(Ordering::Relaxed));
+            let mut estimate = downlink_estimate(p.downlink.bitrate(), capacity);
+            let mut first = false;
+            if let LinkStart::Unmeasured { connected_at } = p.start {
+                let given_up = connected_at.is_some_and(|at| now >= at + START_WINDOW);
+                if measured || given_up {
+                    p.start = LinkStart::Measured;
+                    first = true;
+                    debug!(%participant, measured, ?estimate, "downlink first estimate");
+                } else {
+                    estimate =
+                        Some(estimate.map_or(START_ESTIMATE_BPS, |e| e.min(START_ESTIMATE_BPS)));
+                }
+            }
             let moved = match (estimate, p.applied) {
                 // Small moves of a measurement change no layer; they would only churn.
                 (Some(a), Some(b)) => a.abs_diff(b) * 20 > b,
                 (a, b) => a != b,
             };
-            if moved {
+            if moved || first {
                 debug!(%participant, loss = ?p.downlink.bitrate(), ?capacity, ?estimate, "downlink estimate");
                 p.applied = estimate;
-                changed.push((participant, estimate));
+                changed.push((participant, estimate, first));
+            }
+            if p.subscriber_connected && now >= p.next_probe {
+                probe.push(participant);
             }
         }
-        for (participant, estimate) in changed {
-            self.router.set_estimate(now, participant, estimate);
+        for (participant, estimate, first) in changed {
+            if first {
+                self.router.set_first_estimate(now, participant, estimate);
+            } else {
+                self.router.set_estimate(now, participant, estimate);
+            }
+        }
+        for participant in probe {
+            if !self.router.held_back(now, participant) {
+                continue;
+            }
+            let Some(p) = self.participants.get_mut(&participant) else {
+                continue;
+            };
+            p.next_probe = now + PROBE_INTERVAL;
+            if let Some(peer) = self.peers.get(&p.subscriber) {
+                peer.link.probe_requested.store(true, Ordering::Relaxed);
+            }
         }
         self.process_outputs(now);
     }
@@ -962,6 +1024,11 @@ impl Shard {
                     && let Some(p) = self.participants.get_mut(&participant)
                 {
                     p.subscriber_connected = state == PeerState::Connected;
+                    if p.subscriber_connected
+                        && let LinkStart::Unmeasured { connected_at } = &mut p.start
+                    {
+                        connected_at.get_or_insert(now);
+                    }
                     if p.subscriber_connected {
                         self.attach_ready(now, participant);
                     }

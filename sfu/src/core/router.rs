@@ -1373,6 +1373,41 @@ mod tests {
     }
 
     #[test]
+    fn a_start_estimate_holds_a_new_subscriber_low_until_its_link_is_measured() {
+        let t0 = Instant::now();
+        let mut r = lesson_with(&[TEACHER]);
+        let cam = r
+            .add_publication(TEACHER, Source::Camera, MediaKind::Video)
+            .unwrap();
+        let mut sim = Simulcast {
+            seq: [1000, 2000, 3000],
+            pid: [10, 2000, 30000],
+        };
+        let (_, now) = run(&mut r, cam, &mut sim, t0, 1000, &mut |_| false);
+        // A classroom joins on the start estimate: the low layer only.
+        r.add_participant(LESSON, ROOM_A, true).unwrap();
+        r.set_estimate(now, ROOM_A, Some(300_000));
+        drain(&mut r);
+        assert!(!r.held_back(now, ROOM_A), "nothing attached yet");
+        r.attach_subscription(now, ROOM_A, cam, format(0xA, 96))
+            .unwrap();
+        assert_eq!(requested(&drain(&mut r)), vec![0x10]);
+        assert!(r.held_back(now, ROOM_A), "High is sent and wanted");
+        let (out, now) = run(&mut r, cam, &mut sim, now, 200, &mut |l| l == Layer::Low);
+        assert_eq!(forwarded_sources(&out), vec![0x10]);
+        // Its link is measured: nothing limits it, and it goes to High without the hold.
+        r.set_first_estimate(now, ROOM_A, None);
+        assert_eq!(requested(&drain(&mut r)), vec![0x30]);
+        let (out, now) = run(&mut r, cam, &mut sim, now, 100, &mut |l| l == Layer::High);
+        assert_eq!(forwarded_sources(&out), vec![0x10, 0x30]);
+        assert!(!r.held_back(now, ROOM_A));
+        // The subscriber's own cap is not the link holding it back.
+        r.set_subscription(now, ROOM_A, cam, Layer::Low, false)
+            .unwrap();
+        assert!(!r.held_back(now, ROOM_A));
+    }
+
+    #[test]
     fn going_up_waits_for_the_link_to_hold_then_climbs() {
         let t0 = Instant::now();
         let (mut r, cam, mut sim, now) = simulcast_lesson(t0);

@@ -1,6 +1,6 @@
 //! The forwarding core's top-level type.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use rtc::rtp;
@@ -110,6 +110,8 @@ pub struct Router {
     publications: HashMap<PublicationId, Publication>,
     /// Each subscriber's estimated downlink in bits per second, when its transport has one.
     estimates: HashMap<ParticipantId, u64>,
+    /// Subscribers whose estimate is a start guess ([`Router::set_start_estimate`]).
+    starting: HashSet<ParticipantId>,
     next_publication: u64,
     outputs: VecDeque<Output>,
     /// The earliest instant a pending keyframe request or a keyframe wait needs attention.
@@ -128,6 +130,7 @@ impl Router {
             participants: HashMap::new(),
             publications: HashMap::new(),
             estimates: HashMap::new(),
+            starting: HashSet::new(),
             next_publication: 1,
             outputs: VecDeque::new(),
             wake_at: None,
@@ -177,6 +180,7 @@ impl Router {
             .remove(&participant)
             .ok_or(RouterError::NoSuchParticipant(participant))?;
         self.estimates.remove(&participant);
+        self.starting.remove(&participant);
         let Some(room) = self.lessons.get_mut(&lesson) else {
             return Ok(());
         };
@@ -363,9 +367,21 @@ impl Router {
         }
     }
 
-    /// Like [`Router::set_estimate`], for the first estimate measured after a provisional
-    /// one (a new subscriber starts on a guess until its link is measured): the layers follow
-    /// it at once, up too, since the guess was not a link seen short.
+    /// A new subscriber's link is unknown: until [`Router::set_first_estimate`], its videos
+    /// get the best layers `bitrate` allows, but never less than their lowest one: a video
+    /// must flow for its link to be measured (and a publication without simulcast has only
+    /// one layer, which the guess may not cover).
+    pub fn set_start_estimate(&mut self, now: Instant, subscriber: ParticipantId, bitrate: u64) {
+        if !self.participants.contains_key(&subscriber) {
+            return;
+        }
+        self.starting.insert(subscriber);
+        self.estimates.insert(subscriber, bitrate);
+        self.allocate(now, subscriber);
+    }
+
+    /// Like [`Router::set_estimate`], for the first estimate measured after the start guess:
+    /// the layers follow it at once, up too, since the guess was not a link seen short.
     pub fn set_first_estimate(
         &mut self,
         now: Instant,
@@ -375,6 +391,7 @@ impl Router {
         if !self.participants.contains_key(&subscriber) {
             return;
         }
+        self.starting.remove(&subscriber);
         for pubn in self.publications.values_mut() {
             if let Some(sub) = pubn.subscription(subscriber) {
                 sub.allocated = false;
@@ -650,6 +667,7 @@ impl Router {
             return;
         };
         let estimate = self.estimates.get(&subscriber).copied();
+        let starting = self.starting.contains(&subscriber);
         let mut budget = estimate.unwrap_or(u64::MAX);
         let mut videos = Vec::new();
         for &id in &room.publications {
@@ -695,6 +713,12 @@ impl Router {
                         allowed = Some(layer);
                         break;
                     }
+                }
+                if allowed.is_none() && starting {
+                    allowed = max
+                        .at_or_below()
+                        .filter(|&l| !started || pubn.available(now, l))
+                        .last();
                 }
             }
             let Some(sub) = pubn.subscription(subscriber) else {
@@ -1386,7 +1410,7 @@ mod tests {
         let (_, now) = run(&mut r, cam, &mut sim, t0, 1000, &mut |_| false);
         // A classroom joins on the start estimate: the low layer only.
         r.add_participant(LESSON, ROOM_A, true).unwrap();
-        r.set_estimate(now, ROOM_A, Some(300_000));
+        r.set_start_estimate(now, ROOM_A, 300_000);
         drain(&mut r);
         assert!(!r.held_back(now, ROOM_A), "nothing attached yet");
         r.attach_subscription(now, ROOM_A, cam, format(0xA, 96))
@@ -1405,6 +1429,42 @@ mod tests {
         r.set_subscription(now, ROOM_A, cam, Layer::Low, false)
             .unwrap();
         assert!(!r.held_back(now, ROOM_A));
+    }
+
+    #[test]
+    fn a_single_layer_video_flows_on_the_start_estimate() {
+        let t0 = Instant::now();
+        let mut r = lesson_with(&[TEACHER]);
+        let cam = r
+            .add_publication(TEACHER, Source::Camera, MediaKind::Video)
+            .unwrap();
+        // No simulcast: one High layer of ~1.2 Mbit/s, more than the start estimate.
+        let mut sim = Simulcast {
+            seq: [1000, 2000, 3000],
+            pid: [10, 2000, 30000],
+        };
+        let mut now = t0;
+        for _ in 0..100 {
+            now += Duration::from_millis(10);
+            r.handle_rtp(now, cam, Layer::High, sim.packet(Layer::High, false))
+                .unwrap();
+        }
+        r.add_participant(LESSON, ROOM_A, true).unwrap();
+        r.set_start_estimate(now, ROOM_A, 300_000);
+        drain(&mut r);
+        r.attach_subscription(now, ROOM_A, cam, format(0xA, 96))
+            .unwrap();
+        assert_eq!(requested(&drain(&mut r)), vec![0x30], "its only layer");
+        r.handle_rtp(now, cam, Layer::High, sim.packet(Layer::High, true))
+            .unwrap();
+        assert_eq!(forwarded_sources(&drain(&mut r)), vec![0x30]);
+        // Measured short: now the link decides, and pauses it.
+        r.set_first_estimate(now, ROOM_A, Some(300_000));
+        assert!(drain(&mut r).contains(&Output::LayerChanged {
+            subscriber: ROOM_A,
+            publication: cam,
+            layer: None
+        }));
     }
 
     #[test]

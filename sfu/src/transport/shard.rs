@@ -168,7 +168,8 @@ enum LinkStart {
 }
 
 /// What a new subscriber's link is taken to carry before it is measured: its audio and the
-/// low layer of one video.
+/// low layer of one video (every video gets at least its lowest layer meanwhile, so that
+/// there is something to measure with).
 const START_ESTIMATE_BPS: u64 = 300_000;
 /// How long after its leg connects an unmeasured link keeps the start estimate.
 const START_WINDOW: Duration = Duration::from_secs(10);
@@ -445,7 +446,7 @@ impl Shard {
             warn!(%participant, error = %e, "router refused a participant");
         }
         self.router
-            .set_estimate(now, participant, Some(START_ESTIMATE_BPS));
+            .set_start_estimate(now, participant, START_ESTIMATE_BPS);
         self.process_outputs(now);
         Ok(())
     }

@@ -21,6 +21,12 @@ use super::capacity::UNLIMITED_BPS;
 
 /// Above this loss the link is overloaded; at or below it, the loss is the link's own.
 const OVERLOADED_LOSS: f32 = 0.10;
+/// ... unless what was sent is well under the capacity the link's packet trains measured
+/// ([`UNDER_CAPACITY`] of it): then loss is the link's own up to this. A 5 % lossy link
+/// reads above 10 % in one report in a few (a hundred audio packets in 2 s), and each such
+/// report used to cut the estimate below the low layer for ~20 s of audio only.
+const OVERLOADED_LOSS_UNDER_CAPACITY: f32 = 0.20;
+const UNDER_CAPACITY: f64 = 0.7;
 /// How fast the estimate climbs while the link has room: ×1.08 per second, so from audio
 /// only (~40 kbit/s) to the low video layer takes ~20 s and from low to high ~30 s. Slow on
 /// purpose: climbing too eagerly on a rural link refills its queue and loses packets again.
@@ -41,8 +47,22 @@ impl LossEstimate {
     }
 
     /// A report interval ended at `now`: the subscriber lost `loss` (0.0 to 1.0) of what was
-    /// sent to it at `sending_bps`. Returns the new estimate.
-    pub fn update(&mut self, now: Instant, loss: f32, sending_bps: u64) -> Option<u64> {
+    /// sent to it at `sending_bps`, over a link whose packet trains measured `capacity_bps`
+    /// (`None`: no limit measured). Returns the new estimate.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        loss: f32,
+        sending_bps: u64,
+        capacity_bps: Option<u64>,
+    ) -> Option<u64> {
+        let under_capacity =
+            capacity_bps.is_some_and(|c| (sending_bps as f64) < c as f64 * UNDER_CAPACITY);
+        let overloaded = if under_capacity {
+            OVERLOADED_LOSS_UNDER_CAPACITY
+        } else {
+            OVERLOADED_LOSS
+        };
         let elapsed = self
             .updated
             .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
@@ -52,11 +72,11 @@ impl LossEstimate {
             ((from as f64 * kept).round() as u64).max(FLOOR_BPS)
         };
         self.bitrate = match self.bitrate {
-            None if loss > OVERLOADED_LOSS && sending_bps > 0 => Some(decreased(sending_bps)),
+            None if loss > overloaded && sending_bps > 0 => Some(decreased(sending_bps)),
             None => None,
             // Decrease from what was sent when less was sent than estimated: that is what
             // proved too much.
-            Some(estimate) if loss > OVERLOADED_LOSS => {
+            Some(estimate) if loss > overloaded => {
                 Some(decreased(estimate.min(sending_bps.max(FLOOR_BPS))))
             }
             Some(estimate) => {
@@ -80,7 +100,7 @@ mod tests {
         let mut e = LossEstimate::default();
         let t0 = Instant::now();
         for i in 0..10 {
-            assert_eq!(e.update(t0 + INTERVAL * i, 0.01, 1_500_000), None);
+            assert_eq!(e.update(t0 + INTERVAL * i, 0.01, 1_500_000, None), None);
         }
     }
 
@@ -89,27 +109,30 @@ mod tests {
         let mut e = LossEstimate::default();
         let t0 = Instant::now();
         // 1.5 Mbit/s into a 600 kbit/s link: most of it lost.
-        let first = e.update(t0, 0.6, 1_500_000).expect("an estimate");
+        let first = e.update(t0, 0.6, 1_500_000, None).expect("an estimate");
         assert_eq!(first, 1_050_000);
         let second = e
-            .update(t0 + INTERVAL, 0.3, 1_000_000)
+            .update(t0 + INTERVAL, 0.3, 1_000_000, None)
             .expect("an estimate");
         assert_eq!(second, 850_000);
         // Now within the link: a rural link's 2–10 % random loss lets it grow (×1.08/s).
         let grown = (850_000.0 * 1.08f64.powi(2)) as u64;
-        assert_eq!(e.update(t0 + INTERVAL * 2, 0.05, 500_000), Some(grown));
+        assert_eq!(
+            e.update(t0 + INTERVAL * 2, 0.05, 500_000, None),
+            Some(grown)
+        );
     }
 
     #[test]
     fn room_on_the_link_climbs_back_to_unlimited() {
         let mut e = LossEstimate::default();
         let t0 = Instant::now();
-        e.update(t0, 0.5, 100_000);
+        e.update(t0, 0.5, 100_000, None);
         assert_eq!(e.bitrate(), Some(75_000));
         let mut now = t0;
         let mut last = 75_000;
         let mut steps = 0;
-        while let Some(b) = e.update(now + INTERVAL, 0.0, last) {
+        while let Some(b) = e.update(now + INTERVAL, 0.0, last, None) {
             now += INTERVAL;
             assert!(b > last, "climbs: {b} after {last}");
             last = b;
@@ -122,12 +145,28 @@ mod tests {
     }
 
     #[test]
+    fn random_loss_well_under_the_measured_capacity_does_not_cut() {
+        let mut e = LossEstimate::default();
+        let t0 = Instant::now();
+        // A 300 kbit/s link carrying audio and the low layer (190 kbit/s), losing 5 % at
+        // random: one report reads 12 %.
+        assert_eq!(e.update(t0, 0.12, 190_000, Some(300_000)), None);
+        // At the capacity, the same loss is congestion.
+        assert_eq!(e.update(t0, 0.12, 280_000, Some(300_000)), Some(263_200));
+        // Far more than random loss is congestion whatever the capacity said.
+        let cut = e
+            .update(t0 + INTERVAL, 0.3, 150_000, Some(300_000))
+            .unwrap();
+        assert_eq!(cut, 127_500);
+    }
+
+    #[test]
     fn never_below_the_floor() {
         let mut e = LossEstimate::default();
         let t0 = Instant::now();
-        e.update(t0, 1.0, 40_000);
+        e.update(t0, 1.0, 40_000, None);
         for i in 1..10 {
-            e.update(t0 + INTERVAL * i, 1.0, 0);
+            e.update(t0 + INTERVAL * i, 1.0, 0, None);
         }
         assert_eq!(e.bitrate(), Some(FLOOR_BPS));
     }

@@ -1258,15 +1258,21 @@ mod tests {
             .collect()
     }
 
-    fn simulcast_lesson(t0: Instant) -> (Router, PublicationId, Simulcast, Instant) {
-        let mut r = lesson_with(&[TEACHER, ROOM_A]);
+    /// The teacher's camera in a lesson with `members`, before any packet.
+    fn teacher_camera(members: &[ParticipantId]) -> (Router, PublicationId, Simulcast) {
+        let mut r = lesson_with(members);
         let cam = r
             .add_publication(TEACHER, Source::Camera, MediaKind::Video)
             .unwrap();
-        let mut sim = Simulcast {
+        let sim = Simulcast {
             seq: [1000, 2000, 3000],
             pid: [10, 2000, 30000],
         };
+        (r, cam, sim)
+    }
+
+    fn simulcast_lesson(t0: Instant) -> (Router, PublicationId, Simulcast, Instant) {
+        let (mut r, cam, mut sim) = teacher_camera(&[TEACHER, ROOM_A]);
         // Media flows before the classroom's leg is up.
         let (_, now) = run(&mut r, cam, &mut sim, t0, 1000, &mut |_| false);
         r.attach_subscription(now, ROOM_A, cam, format(0xA, 96))
@@ -1399,14 +1405,7 @@ mod tests {
     #[test]
     fn a_start_estimate_holds_a_new_subscriber_low_until_its_link_is_measured() {
         let t0 = Instant::now();
-        let mut r = lesson_with(&[TEACHER]);
-        let cam = r
-            .add_publication(TEACHER, Source::Camera, MediaKind::Video)
-            .unwrap();
-        let mut sim = Simulcast {
-            seq: [1000, 2000, 3000],
-            pid: [10, 2000, 30000],
-        };
+        let (mut r, cam, mut sim) = teacher_camera(&[TEACHER]);
         let (_, now) = run(&mut r, cam, &mut sim, t0, 1000, &mut |_| false);
         // A classroom joins on the start estimate: the low layer only.
         r.add_participant(LESSON, ROOM_A, true).unwrap();
@@ -1434,15 +1433,8 @@ mod tests {
     #[test]
     fn a_single_layer_video_flows_on_the_start_estimate() {
         let t0 = Instant::now();
-        let mut r = lesson_with(&[TEACHER]);
-        let cam = r
-            .add_publication(TEACHER, Source::Camera, MediaKind::Video)
-            .unwrap();
         // No simulcast: one High layer of ~1.2 Mbit/s, more than the start estimate.
-        let mut sim = Simulcast {
-            seq: [1000, 2000, 3000],
-            pid: [10, 2000, 30000],
-        };
+        let (mut r, cam, mut sim) = teacher_camera(&[TEACHER]);
         let mut now = t0;
         for _ in 0..100 {
             now += Duration::from_millis(10);

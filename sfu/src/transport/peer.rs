@@ -64,7 +64,7 @@ const VIDEO_PACKET_BYTES: u64 = 1_100;
 /// stream's rate. `rtc`'s history is one ring per stream, whose size must be a power of two.
 /// The packets' payloads are shared with the other subscribers' copies, so a ring costs its
 /// slots' headers, not the media again.
-pub(crate) fn send_history_packets() -> u16 {
+fn send_history_packets() -> u16 {
     let packets = FASTEST_STREAM_BPS / 8 / VIDEO_PACKET_BYTES * RESEND_WINDOW_MS / 1_000;
     u16::try_from(packets.next_power_of_two()).unwrap_or(1 << 15)
 }
@@ -193,7 +193,8 @@ pub(crate) struct LinkShared {
     /// because the packet was resent within a round trip. Drained into `SfuStats` by the shard.
     pub retransmissions: AtomicU64,
     pub retransmissions_suppressed: AtomicU64,
-    /// Packets resent on an RTX stream (seen leaving the responder). Drained like the above.
+    /// Packets the responder resent on an RTX stream (counted by the probe, which numbers
+    /// them). Drained like the above.
     pub rtx_sent: AtomicU64,
     /// Shard → probe: send a probe train with the next video packet ([`LinkProbe`]).
     pub probe_requested: AtomicBool,
@@ -226,10 +227,12 @@ impl LinkShared {
     }
 }
 
-/// The interceptor chain of one leg: `rtc`'s defaults, made explicit to change three things.
-/// NACKs toward a publisher are capped per packet; a subscriber leg resends a packet at most
-/// once per round trip ([`NackThrottle`]), measures its link from TWCC feedback
-/// ([`LinkMeter`]) and probes it when asked ([`LinkProbe`]); and [`RtcpRelay`] hands the SFU the feedback it acts on.
+/// The interceptor chain of one leg: `rtc`'s defaults, made explicit to change what follows.
+/// NACKs toward a publisher are capped per packet and the send history is sized for the
+/// fastest stream; a subscriber leg resends a packet at most once per round trip
+/// ([`NackThrottle`]), numbers what leaves and probes its link when asked ([`LinkProbe`]), and
+/// measures the link from TWCC feedback ([`LinkMeter`]); [`RtcpRelay`] hands the SFU the
+/// feedback it acts on.
 fn interceptors(
     engine: &mut MediaEngine,
     leg: PeerLeg,

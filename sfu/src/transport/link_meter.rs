@@ -17,10 +17,10 @@ use rtc::interceptor::{History, Interceptor, Packet, StreamInfo, TaggedPacket, c
 use rtc::rtcp::transport_feedbacks::transport_layer_cc::TransportLayerCc;
 use rtc::rtp::extension::transport_cc_extension::TransportCcExtension;
 use rtc::sansio::Protocol;
-use rtc::sdp::extmap::TRANSPORT_CC_URI;
 use rtc::shared::error::Error;
 use rtc::shared::marshal::{MarshalSize, Unmarshal};
 
+use super::link_probe::twcc_ext_id;
 use super::peer::LinkShared;
 use crate::core::{Delivery, LinkCapacity};
 
@@ -138,12 +138,8 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for LinkMeter {
 
 impl Interceptor for LinkMeter {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        if let Some(ext) = info
-            .rtp_header_extensions
-            .iter()
-            .find(|ext| ext.uri == TRANSPORT_CC_URI)
-        {
-            self.twcc_ext = u8::try_from(ext.id).ok();
+        if let Some(id) = twcc_ext_id(info) {
+            self.twcc_ext = Some(id);
         }
     }
 

@@ -128,6 +128,14 @@ impl LinkProbe {
     }
 }
 
+/// The header extension id a stream negotiated for the transport-wide sequence number.
+pub(super) fn twcc_ext_id(info: &StreamInfo) -> Option<u8> {
+    info.rtp_header_extensions
+        .iter()
+        .find(|ext| ext.uri == TRANSPORT_CC_URI)
+        .and_then(|ext| u8::try_from(ext.id).ok())
+}
+
 /// `original` as the next packet of its RTX stream (RFC 4588: the original sequence number,
 /// then the original payload).
 fn rtx_packet(stream: &mut RtxStream, original: &rtp::Packet) -> rtp::Packet {
@@ -220,11 +228,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for LinkProbe {
 
 impl Interceptor for LinkProbe {
     fn bind_local_stream(&mut self, info: &StreamInfo) {
-        let twcc = info
-            .rtp_header_extensions
-            .iter()
-            .find(|ext| ext.uri == TRANSPORT_CC_URI)
-            .and_then(|ext| u8::try_from(ext.id).ok());
+        let twcc = twcc_ext_id(info);
         if let Some(id) = twcc {
             self.twcc_ext.insert(info.ssrc, id);
         }

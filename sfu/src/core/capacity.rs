@@ -17,8 +17,8 @@
 //! A link that gets better can only show it by carrying more; a subscriber held below its
 //! layer sends small frames and few trains. So when no train has been seen for [`STALE`],
 //! the capacity grows by [`STALE_GROWTH`] a second: the next large frame or keyframe then
-//! measures the link again, up or down. (The transport probes a link held back every 2–8 s,
-//! `transport::link_probe`, so this is the fallback when probes measure nothing.)
+//! measures the link again, up or down. (A link held back is probed every 2–8 s, as
+//! [`super::DownlinkEstimator`] decides, so this is the fallback when probes measure nothing.)
 //!
 //! Pure: instants and arrival offsets come in as data; nothing reads a clock.
 

@@ -11,9 +11,10 @@
 //! GCC holds between 2 % and 10 %; this does not. Rural links lose 2–5 % at random whatever
 //! the rate, so an estimate cut by a burst of loss would hold below the lowest layer for good
 //! (measured: video paused for the whole run on the 5 % profile). What keeps the growth from
-//! overshooting is the other half: the shard takes the lower of this and the capacity the
-//! subscriber's packet trains measure ([`super::LinkCapacity`]), which knows a rural link's
-//! bottleneck before any layer floods it.
+//! overshooting is the other half: the subscriber's downlink policy
+//! ([`super::DownlinkEstimator`]) takes the lower of this and the capacity its packet trains
+//! measure ([`super::LinkCapacity`]), which knows a rural link's bottleneck before any layer
+//! floods it.
 
 use std::time::{Duration, Instant};
 

@@ -11,14 +11,20 @@
 //! - `subscription` — one publication as one subscriber receives it.
 //! - `rewrite` — per-leg SSRC / payload type / sequence / timestamp rewriting.
 //! - `layer` — simulcast layers, their bitrates, and up/down-switch hysteresis.
+//! - `allocator` — a subscriber's estimate shared out among its subscriptions, and each video
+//!   subscription's layer choice (max / target / current), returned as a decision.
 //! - `keyframe` — keyframe-request throttling.
 //! - `vp8` — VP8 payload descriptors: keyframe detection, picture-id continuity on a switch.
 //! - `freeze` — when a subscriber's picture stood still.
 //! - `estimate` — a subscriber's downlink estimate from the loss it reports.
+//! - `downlink` — a subscriber's downlink policy: the estimate the router shares out (start
+//!   estimate, headroom, loss weighting, small moves) and when its link is probed.
 //! - `capacity` — a subscriber's link capacity from how its packet trains arrive (TWCC).
 //! - `quality` — loss, jitter, round trip and bitrate of the streams the SFU receives and sends.
 
+mod allocator;
 mod capacity;
+mod downlink;
 mod estimate;
 mod freeze;
 mod keyframe;
@@ -32,6 +38,10 @@ mod subscription;
 mod vp8;
 
 pub use capacity::{Delivery, LinkCapacity, UNLIMITED_BPS};
+pub use downlink::{
+    DownlinkEstimator, EstimateChange, LinkMeasurement, PROBE_INTERVAL, PROBE_INTERVAL_MAX,
+    START_ESTIMATE_BPS, START_WINDOW, UPDATE_INTERVAL,
+};
 pub use estimate::LossEstimate;
 pub use freeze::Freezes;
 pub use keyframe::KeyframeGate;

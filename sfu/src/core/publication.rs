@@ -2,8 +2,12 @@
 
 use std::time::{Duration, Instant};
 
+use rtc::rtp;
+
+use super::allocator::VideoOffer;
 use super::keyframe::KeyframeGate;
 use super::layer::{Layer, RateMeter};
+use super::quality::InboundStats;
 use super::subscription::Subscription;
 use super::{MediaKind, Source};
 use crate::ids::{LessonId, ParticipantId};
@@ -17,6 +21,8 @@ pub(crate) struct LayerState {
     /// The SSRC the publisher sends this layer on, learnt from its packets.
     pub ssrc: Option<u32>,
     pub rate: RateMeter,
+    /// Loss, jitter and bitrate for quality reports, since the first packet on `ssrc`.
+    pub received: Option<InboundStats>,
     /// Keyframe requests are throttled per layer: each layer has its own encoder.
     pub keyframes: KeyframeGate,
 }
@@ -33,6 +39,57 @@ pub(crate) struct Publication {
     pub muted: bool,
 }
 
+impl LayerState {
+    /// Meters one packet received at `now` (the only meter of a received stream: the
+    /// allocator reads its rate, quality reports its loss and jitter). A new SSRC (an encoder
+    /// restart) starts the statistics afresh.
+    pub fn on_packet(&mut self, now: Instant, kind: MediaKind, header: &rtp::Header, size: usize) {
+        if self.ssrc != Some(header.ssrc) {
+            self.ssrc = Some(header.ssrc);
+            self.received = None;
+        }
+        self.rate.record(now, size);
+        let clock_rate = match kind {
+            MediaKind::Audio => 48_000,
+            MediaKind::Video => 90_000,
+        };
+        self.received
+            .get_or_insert_with(|| InboundStats::new(clock_rate))
+            .on_packet(now, header.sequence_number, header.timestamp, size);
+    }
+
+    /// Whether a packet arrived recently.
+    fn available(&self, now: Instant) -> bool {
+        self.rate
+            .last_at()
+            .is_some_and(|at| now.saturating_duration_since(at) <= LAYER_STALE_AFTER)
+    }
+}
+
+/// A publication's layers as the allocator sees them at `now`.
+pub(crate) struct Offered<'a> {
+    pub layers: &'a mut [LayerState; 3],
+    pub now: Instant,
+}
+
+impl VideoOffer for Offered<'_> {
+    fn started(&self) -> bool {
+        self.layers.iter().any(|l| l.ssrc.is_some())
+    }
+
+    fn available(&self, layer: Layer) -> bool {
+        self.layers[layer.index()].available(self.now)
+    }
+
+    /// Measured, or the layer's typical rate before any measurement.
+    fn bitrate(&mut self, layer: Layer) -> u64 {
+        self.layers[layer.index()]
+            .rate
+            .bitrate(self.now)
+            .unwrap_or_else(|| layer.default_bitrate())
+    }
+}
+
 impl Publication {
     pub fn new(
         lesson: LessonId,
@@ -44,6 +101,7 @@ impl Publication {
         let layer = || LayerState {
             ssrc: None,
             rate: RateMeter::new(Duration::from_secs(1)),
+            received: None,
             keyframes: KeyframeGate::new(keyframe_interval),
         };
         Publication {
@@ -69,23 +127,7 @@ impl Publication {
 
     /// Whether any packet of `layer` arrived recently.
     pub fn available(&self, now: Instant, layer: Layer) -> bool {
-        self.layers[layer.index()]
-            .rate
-            .last_at()
-            .is_some_and(|at| now.saturating_duration_since(at) <= LAYER_STALE_AFTER)
-    }
-
-    /// Whether any layer has sent anything yet.
-    pub fn started(&self) -> bool {
-        self.layers.iter().any(|l| l.ssrc.is_some())
-    }
-
-    /// What `layer` costs now (measured, or its typical rate before any measurement).
-    pub fn bitrate(&mut self, now: Instant, layer: Layer) -> u64 {
-        self.layers[layer.index()]
-            .rate
-            .bitrate(now)
-            .unwrap_or_else(|| layer.default_bitrate())
+        self.layers[layer.index()].available(now)
     }
 
     /// Priority when a subscriber's link is short: lower goes first. The screen carries the

@@ -6,18 +6,18 @@ use std::time::{Duration, Instant};
 use rtc::rtp;
 use rtc::shared::marshal::MarshalSize;
 
+use super::allocator::{LayerDecision, LinkShare, VideoOffer};
+use super::downlink::EstimateChange;
 use super::freeze::Freezes;
 use super::layer::Layer;
 use super::lesson::{Lesson, Member};
-use super::publication::Publication;
+use super::publication::{Offered, Publication};
+use super::quality::QualitySample;
 use super::rewrite::LegFormat;
 use super::subscription::Subscription;
 use super::vp8::Vp8Descriptor;
 use super::{MediaKind, Source};
 use crate::ids::{LessonId, ParticipantId, PublicationId};
-
-/// What an audio subscription is assumed to cost before its rate is measured.
-const AUDIO_BITRATE: u64 = 40_000;
 
 /// Tunables of the forwarding core.
 #[derive(Debug, Clone)]
@@ -112,6 +112,9 @@ pub struct Router {
     estimates: HashMap<ParticipantId, u64>,
     /// Subscribers whose estimate is a start guess ([`Router::set_start_estimate`]).
     starting: HashSet<ParticipantId>,
+    /// Sources a moderator muted ([`Router::set_source_muted`]): their publications, present
+    /// and future, forward nothing.
+    muted_sources: HashSet<(ParticipantId, Source)>,
     next_publication: u64,
     outputs: VecDeque<Output>,
     /// The earliest instant a pending keyframe request or a keyframe wait needs attention.
@@ -131,6 +134,7 @@ impl Router {
             publications: HashMap::new(),
             estimates: HashMap::new(),
             starting: HashSet::new(),
+            muted_sources: HashSet::new(),
             next_publication: 1,
             outputs: VecDeque::new(),
             wake_at: None,
@@ -181,6 +185,8 @@ impl Router {
             .ok_or(RouterError::NoSuchParticipant(participant))?;
         self.estimates.remove(&participant);
         self.starting.remove(&participant);
+        self.muted_sources
+            .retain(|&(owner, _)| owner != participant);
         let Some(room) = self.lessons.get_mut(&lesson) else {
             return Ok(());
         };
@@ -230,6 +236,8 @@ impl Router {
         room.publications.push(id);
         let mut publication =
             Publication::new(lesson, owner, source, kind, self.config.keyframe_interval);
+        // Muted before it existed: not even its first packet is forwarded.
+        publication.muted = self.muted_sources.contains(&(owner, source));
         for (&member, info) in &room.members {
             if member != owner && info.subscribes {
                 publication.subscriptions.push(Subscription::new(member));
@@ -290,6 +298,39 @@ impl Router {
         Ok(())
     }
 
+    /// A moderator mutes (or unmutes) one of a participant's sources: every publication of it,
+    /// present or future, forwards nothing while it is muted (a publication made later starts
+    /// muted, so not even its first packet goes out). Unmuting resumes as
+    /// [`Router::set_muted`] does. The mute is forgotten when the participant leaves the
+    /// router: whoever holds the lesson's mutes sets them again after it joins.
+    pub fn set_source_muted(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        source: Source,
+        muted: bool,
+    ) -> Result<(), RouterError> {
+        if !self.participants.contains_key(&participant) {
+            return Err(RouterError::NoSuchParticipant(participant));
+        }
+        if muted {
+            self.muted_sources.insert((participant, source));
+        } else {
+            self.muted_sources.remove(&(participant, source));
+        }
+        let mut ids: Vec<PublicationId> = self
+            .publications
+            .iter()
+            .filter(|(_, p)| p.owner == participant && p.source == source)
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort();
+        for id in ids {
+            self.set_muted(now, id, muted)?;
+        }
+        Ok(())
+    }
+
     /// A moderator mutes (or unmutes) a publication: forwarding stops at once, for everyone.
     /// On unmute each subscriber continues its numbering without a gap, and video restarts
     /// from a keyframe, which is requested.
@@ -316,8 +357,8 @@ impl Router {
             if let Some(rewriter) = sub.rewriter() {
                 rewriter.resync();
             }
-            if video && let Some(target) = sub.target {
-                sub.current = None;
+            if video && let Some(target) = sub.selector.target {
+                sub.selector.current = None;
                 sub.waiting_since = Some(now);
                 layers.push(target);
             }
@@ -344,8 +385,8 @@ impl Router {
         paused: bool,
     ) -> Result<(), RouterError> {
         let (_, sub) = subscription_mut(&mut self.publications, subscriber, publication)?;
-        sub.max_layer = max_layer;
-        sub.paused = paused;
+        sub.selector.max_layer = max_layer;
+        sub.selector.paused = paused;
         self.allocate(now, subscriber);
         Ok(())
     }
@@ -394,7 +435,7 @@ impl Router {
         self.starting.remove(&subscriber);
         for pubn in self.publications.values_mut() {
             if let Some(sub) = pubn.subscription(subscriber) {
-                sub.allocated = false;
+                sub.selector.choose_afresh();
             }
         }
         match bitrate {
@@ -402,6 +443,20 @@ impl Router {
             None => self.estimates.remove(&subscriber),
         };
         self.allocate(now, subscriber);
+    }
+
+    /// Hands on what a subscriber's [`super::DownlinkEstimator`] decided: the first measured
+    /// estimate to [`Router::set_first_estimate`], a later move to [`Router::set_estimate`].
+    pub fn apply_estimate(
+        &mut self,
+        now: Instant,
+        subscriber: ParticipantId,
+        change: EstimateChange,
+    ) {
+        match change {
+            EstimateChange::First(bitrate) => self.set_first_estimate(now, subscriber, bitrate),
+            EstimateChange::Moved(bitrate) => self.set_estimate(now, subscriber, bitrate),
+        }
     }
 
     /// Whether the estimate holds one of `subscriber`'s videos below the best layer it wants
@@ -421,13 +476,16 @@ impl Router {
             if pubn.kind != MediaKind::Video {
                 continue;
             }
-            let Some(wanted) = pubn.subscription(subscriber).and_then(|s| s.wanted()) else {
+            let Some(wanted) = pubn
+                .subscription(subscriber)
+                .and_then(|s| s.selector.wanted())
+            else {
                 continue;
             };
             let best = wanted.at_or_below().find(|&l| pubn.available(now, l));
             if pubn
                 .subscription(subscriber)
-                .is_some_and(|s| s.attached() && best.is_some() && s.target < best)
+                .is_some_and(|s| s.attached() && best.is_some() && s.selector.target < best)
             {
                 return true;
             }
@@ -448,11 +506,9 @@ impl Router {
             .publications
             .get_mut(&publication)
             .ok_or(RouterError::NoSuchPublication(publication))?;
-        let state = pubn.layer(layer);
-        state.ssrc = Some(packet.header.ssrc);
-        state
-            .rate
-            .record(now, packet.payload.len() + packet.header.marshal_size());
+        let kind = pubn.kind;
+        let size = packet.payload.len() + packet.header.marshal_size();
+        pubn.layer(layer).on_packet(now, kind, &packet.header, size);
         if pubn.muted {
             return Ok(());
         }
@@ -479,18 +535,18 @@ impl Router {
                 continue;
             }
             let this = Some(layer);
-            if sub.target == this && sub.current != this {
+            if sub.selector.target == this && sub.selector.current != this {
                 // Meanwhile the old layer goes on (below); the new one starts cleanly.
                 if !keyframe {
                     continue;
                 }
-                if sub.current.is_none()
+                if sub.selector.current.is_none()
                     && let Some(rewriter) = sub.rewriter()
                 {
                     // Resuming after a pause: no gap for the subscriber to ask about.
                     rewriter.resync();
                 }
-                sub.current = this;
+                sub.selector.current = this;
                 sub.waiting_since = None;
                 sub.freezes.resume(now);
                 self.outputs.push_back(Output::LayerChanged {
@@ -498,7 +554,7 @@ impl Router {
                     publication,
                     layer: this,
                 });
-            } else if sub.current != this {
+            } else if sub.selector.current != this {
                 continue;
             }
             let subscriber = sub.subscriber;
@@ -536,10 +592,10 @@ impl Router {
     ) -> Result<(), RouterError> {
         let (_, sub) = subscription_mut(&mut self.publications, subscriber, publication)?;
         // A subscriber that was shown a picture and asks for a keyframe has lost it.
-        if sub.current.is_some() && sub.target.is_some() {
+        if sub.selector.current.is_some() && sub.selector.target.is_some() {
             sub.freezes.stop(now);
         }
-        if let Some(layer) = sub.target.or(sub.current) {
+        if let Some(layer) = sub.selector.target.or(sub.selector.current) {
             self.request_keyframe(now, publication, layer);
         }
         Ok(())
@@ -596,7 +652,7 @@ impl Router {
                 }
             }
             for sub in &mut pubn.subscriptions {
-                if let (Some(since), Some(layer)) = (sub.waiting_since, sub.target) {
+                if let (Some(since), Some(layer)) = (sub.waiting_since, sub.selector.target) {
                     if now >= since + retry {
                         sub.waiting_since = Some(now);
                         again.push((id, layer));
@@ -643,6 +699,36 @@ impl Router {
         Some(pubn.subscription(subscriber)?.freezes.totals(now))
     }
 
+    /// How each stream `owner` publishes was received over the report interval that ends
+    /// now (`elapsed` long), then starts the next one: by publication, then layer (`None` for
+    /// audio). Only streams that have received a packet are reported.
+    pub fn publishing_quality(
+        &mut self,
+        owner: ParticipantId,
+        elapsed: Duration,
+    ) -> Vec<(PublicationId, Option<Layer>, QualitySample)> {
+        let mut ids: Vec<PublicationId> = self
+            .publications
+            .iter()
+            .filter(|(_, p)| p.owner == owner)
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort();
+        let mut out = Vec::new();
+        for id in ids {
+            let Some(pubn) = self.publications.get_mut(&id) else {
+                continue;
+            };
+            let video = pubn.kind == MediaKind::Video;
+            for layer in Layer::ALL {
+                if let Some(stats) = &mut pubn.layer(layer).received {
+                    out.push((id, video.then_some(layer), stats.interval(elapsed)));
+                }
+            }
+        }
+        out
+    }
+
     /// The lesson a participant is in.
     pub fn lesson_of(&self, participant: ParticipantId) -> Option<LessonId> {
         self.participants.get(&participant).copied()
@@ -655,10 +741,11 @@ impl Router {
             .map(|p| (p.owner, p.source, p.kind))
     }
 
-    /// Shares one subscriber's link out among its subscriptions: audio first, then video by
-    /// priority (screen, then cameras, in order of publication); each video subscription gets
-    /// the best available layer it accepts that still fits, or is paused when none does.
-    /// Without an estimate the link is taken to carry everything.
+    /// Shares one subscriber's link out among its subscriptions ([`LinkShare`]): audio
+    /// first, then video by priority (screen, then cameras, in order of publication); each
+    /// video subscription gets the best available layer it accepts that still fits, or is
+    /// paused when none does. Without an estimate the link is taken to carry everything.
+    /// Carries out each [`LayerDecision`].
     fn allocate(&mut self, now: Instant, subscriber: ParticipantId) {
         let Some(lesson) = self.participants.get(&subscriber) else {
             return;
@@ -667,8 +754,7 @@ impl Router {
             return;
         };
         let estimate = self.estimates.get(&subscriber).copied();
-        let starting = self.starting.contains(&subscriber);
-        let mut budget = estimate.unwrap_or(u64::MAX);
+        let mut share = LinkShare::new(estimate, self.starting.contains(&subscriber));
         let mut videos = Vec::new();
         for &id in &room.publications {
             let Some(pubn) = self.publications.get_mut(&id) else {
@@ -679,11 +765,7 @@ impl Router {
             }
             match pubn.kind {
                 MediaKind::Audio => {
-                    let rate = pubn.layers[Layer::High.index()]
-                        .rate
-                        .bitrate(now)
-                        .unwrap_or(AUDIO_BITRATE);
-                    budget = budget.saturating_sub(rate);
+                    share.reserve_audio(pubn.layers[Layer::High.index()].rate.bitrate(now));
                 }
                 MediaKind::Video => videos.push((pubn.priority(), id)),
             }
@@ -694,80 +776,49 @@ impl Router {
             let Some(pubn) = self.publications.get_mut(&id) else {
                 continue;
             };
-            let started = pubn.started();
-            // The layer it shows stopped arriving: its picture stands until another starts.
-            let current_gone = pubn
-                .subscription(subscriber)
-                .and_then(|s| s.current)
-                .is_some_and(|layer| !pubn.available(now, layer));
-            let wanted = pubn.subscription(subscriber).and_then(|s| s.wanted());
-            let mut allowed = None;
-            if let Some(max) = wanted {
-                for layer in max.at_or_below() {
-                    // Before any packet, aim at the best wanted layer; its keyframe request
-                    // goes out with the first packet's SSRC.
-                    if started && !pubn.available(now, layer) {
-                        continue;
-                    }
-                    if pubn.bitrate(now, layer) <= budget {
-                        allowed = Some(layer);
-                        break;
-                    }
-                }
-                if allowed.is_none() && starting {
-                    allowed = max
-                        .at_or_below()
-                        .filter(|&l| !started || pubn.available(now, l))
-                        .last();
-                }
-            }
-            let Some(sub) = pubn.subscription(subscriber) else {
+            let Publication {
+                layers,
+                subscriptions,
+                ..
+            } = pubn;
+            let Some(sub) = subscriptions
+                .iter_mut()
+                .find(|s| s.subscriber == subscriber)
+            else {
                 continue;
             };
-            // The subscriber's own choices are not link decisions: a pause takes effect at
-            // once, and so does the first choice after attaching or resuming.
-            let target = if wanted.is_none() {
-                sub.allocated = false;
-                None
-            } else if !sub.allocated || estimate.is_none() {
-                // Without an estimate only availability limits the layer: follow it at once
-                // (a layer that comes back after a stall must not wait out a hold).
-                sub.allocated = true;
-                sub.hysteresis.reset(now, allowed);
-                allowed
-            } else {
-                sub.hysteresis.decide(now, sub.target, allowed)
-            };
-            match target {
+            let mut offer = Offered { layers, now };
+            // The layer it shows stopped arriving: its picture stands until another starts.
+            let current_gone = sub
+                .selector
+                .current
+                .is_some_and(|layer| !offer.available(layer));
+            let decision = share.allot(now, &mut sub.selector, &mut offer);
+            match sub.selector.target {
                 Some(_) if current_gone => sub.freezes.stop(now),
                 Some(_) => {}
                 None => sub.freezes.resume(now),
             }
-            if let Some(due) = sub.hysteresis.due_at(target) {
+            if let Some(due) = sub.selector.up_switch_due() {
                 self.wake_at = Some(self.wake_at.map_or(due, |w| w.min(due)));
             }
-            if target != sub.target {
-                sub.target = target;
-                match target {
-                    Some(layer) if sub.current != target => {
-                        sub.waiting_since = Some(now);
-                        requests.push((id, layer));
-                    }
-                    Some(_) => sub.waiting_since = None,
-                    None => {
-                        sub.waiting_since = None;
-                        if sub.current.take().is_some() {
-                            self.outputs.push_back(Output::LayerChanged {
-                                subscriber,
-                                publication: id,
-                                layer: None,
-                            });
-                        }
+            match decision {
+                LayerDecision::Keep => {}
+                LayerDecision::SwitchTo(layer) => {
+                    sub.waiting_since = Some(now);
+                    requests.push((id, layer));
+                }
+                LayerDecision::Settle(_) => sub.waiting_since = None,
+                LayerDecision::Pause { stopped } => {
+                    sub.waiting_since = None;
+                    if stopped {
+                        self.outputs.push_back(Output::LayerChanged {
+                            subscriber,
+                            publication: id,
+                            layer: None,
+                        });
                     }
                 }
-            }
-            if let Some(layer) = target {
-                budget = budget.saturating_sub(pubn.bitrate(now, layer));
             }
         }
         for (id, layer) in requests {
@@ -1587,6 +1638,87 @@ mod tests {
         assert_eq!(
             r.set_muted(t0, PublicationId(77), true),
             Err(RouterError::NoSuchPublication(PublicationId(77)))
+        );
+    }
+
+    #[test]
+    fn a_muted_source_forwards_nothing_even_from_a_publication_made_later() {
+        let t0 = Instant::now();
+        let mut r = lesson_with(&[TEACHER, ROOM_A]);
+        r.set_source_muted(t0, TEACHER, Source::Camera, true)
+            .unwrap();
+        let cam = r
+            .add_publication(TEACHER, Source::Camera, MediaKind::Video)
+            .unwrap();
+        let voice = r
+            .add_publication(TEACHER, Source::Microphone, MediaKind::Audio)
+            .unwrap();
+        drain(&mut r);
+        r.attach_subscription(t0, ROOM_A, cam, format(0xA, 96))
+            .unwrap();
+        r.attach_subscription(t0, ROOM_A, voice, format(0xB, 111))
+            .unwrap();
+        drain(&mut r);
+        let mut sim = Simulcast {
+            seq: [1000, 2000, 3000],
+            pid: [10, 2000, 30000],
+        };
+        // Keyframes on every layer from the very first packet: still nothing.
+        let (out, now) = run(&mut r, cam, &mut sim, t0, 500, &mut |_| true);
+        assert!(forwards(&out).is_empty(), "not even the first packet");
+        // The participant's other sources are not muted.
+        r.handle_rtp(now, voice, Layer::High, rtp(0x99, 1, OPUS))
+            .unwrap();
+        assert_eq!(forwards(&drain(&mut r)), vec![(ROOM_A, 0xB, 1, 111)]);
+        // Unmuted: delta frames wait for a keyframe, which then starts the picture.
+        r.set_source_muted(now, TEACHER, Source::Camera, false)
+            .unwrap();
+        let (out, now) = run(&mut r, cam, &mut sim, now, 200, &mut |_| false);
+        assert!(forwards(&out).is_empty(), "waits for a keyframe");
+        let (out, now) = run(&mut r, cam, &mut sim, now, 100, &mut |l| l == Layer::High);
+        assert_eq!(forwarded_sources(&out), vec![0x30]);
+        // Muted again: the live publication stops at once.
+        r.set_source_muted(now, TEACHER, Source::Camera, true)
+            .unwrap();
+        let (out, _) = run(&mut r, cam, &mut sim, now, 200, &mut |_| true);
+        assert!(forwards(&out).is_empty(), "muted at once");
+        assert_eq!(
+            r.set_source_muted(now, ParticipantId(77), Source::Camera, true),
+            Err(RouterError::NoSuchParticipant(ParticipantId(77)))
+        );
+    }
+
+    #[test]
+    fn each_received_stream_is_metered_once_for_quality_reports() {
+        let t0 = Instant::now();
+        let (mut r, audio) = lesson_with_audio(t0);
+        // Ten packets of 15 bytes on the wire, two of them lost on the way in.
+        for seq in (1..=10).filter(|s| *s != 4 && *s != 7) {
+            r.handle_rtp(
+                t0 + Duration::from_millis(20 * u64::from(seq)),
+                audio,
+                Layer::High,
+                rtp(7, seq, OPUS),
+            )
+            .unwrap();
+        }
+        let q = r.publishing_quality(TEACHER, Duration::from_secs(1));
+        assert_eq!(q.len(), 1);
+        let (id, layer, sample) = q[0];
+        assert_eq!((id, layer), (audio, None), "audio has no layer");
+        assert!((sample.loss - 0.2).abs() < 1e-6, "{}", sample.loss);
+        assert_eq!(sample.bitrate_bps, 8 * 15 * 8);
+        // The next interval starts empty.
+        let q = r.publishing_quality(TEACHER, Duration::from_secs(1));
+        assert_eq!((q[0].2.loss, q[0].2.bitrate_bps), (0.0, 0));
+        // A new SSRC (an encoder restart) starts afresh: its first sequence number is no gap.
+        r.handle_rtp(t0, audio, Layer::High, rtp(8, 5000, OPUS))
+            .unwrap();
+        let q = r.publishing_quality(TEACHER, Duration::from_secs(1));
+        assert_eq!((q[0].2.loss, q[0].2.bitrate_bps), (0.0, 15 * 8));
+        assert!(
+            r.publishing_quality(ROOM_A, Duration::from_secs(1))
+                .is_empty()
         );
     }
 }

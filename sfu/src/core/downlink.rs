@@ -28,7 +28,8 @@
 //!   [`PROBE_INTERVAL_MAX`] (a rural link probed every 2 s for good loses packets to the
 //!   probes: measured 1.8 % frozen video on the rural profile, against 0 % with backing off).
 //!   A link that loss holds is not probed: a probe measures capacity, and there it only adds
-//!   load.
+//!   load. A probe resends the stream's latest packets, [`PROBE_BYTES`] at least
+//!   ([`probe_train`]).
 //!
 //! Pure: every input carries `now`; nothing reads a clock.
 
@@ -52,6 +53,28 @@ pub const PROBE_INTERVAL_MAX: Duration = Duration::from_secs(8);
 pub const UPDATE_INTERVAL: Duration = Duration::from_millis(200);
 /// The share of a measured capacity the router may fill.
 const CAPACITY_HEADROOM: f64 = 0.85;
+/// A probe is at least this many bytes: the capacity is read over a train's second half,
+/// which must be 2 000 bytes or more ([`super::LinkCapacity`]). At 300 kbit/s it queues
+/// ~150 ms; it is sent only while a video is held below what its subscriber wants.
+pub const PROBE_BYTES: usize = 5_000;
+/// ... and at most this many packets (a low layer's packets are small).
+pub const PROBE_PACKETS: usize = 12;
+
+/// How many of a stream's latest packets a probe resends, given their sizes on the wire
+/// (as resent) newest first: enough for [`PROBE_BYTES`], at most [`PROBE_PACKETS`]; `None`
+/// while the stream has sent too few to make one (the probe then waits for more).
+pub fn probe_train(sizes_newest_first: impl IntoIterator<Item = usize>) -> Option<usize> {
+    let mut bytes = 0;
+    let mut count = 0;
+    for size in sizes_newest_first {
+        if bytes >= PROBE_BYTES || count == PROBE_PACKETS {
+            break;
+        }
+        bytes += size;
+        count += 1;
+    }
+    (bytes >= PROBE_BYTES || count == PROBE_PACKETS).then_some(count)
+}
 
 /// Whether a subscriber's link has been measured yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -433,5 +456,18 @@ mod tests {
         );
         d.on_connection(t0, false);
         assert!(!d.probe_due(t0, Some(300_000)), "disconnected");
+    }
+
+    #[test]
+    fn a_probe_is_5_000_bytes_or_12_packets_of_the_latest() {
+        // ~1 000-byte packets: five make 5 000 bytes.
+        assert_eq!(probe_train([1014; 20]), Some(5));
+        // A low layer's small packets: twelve at most.
+        assert_eq!(probe_train([120; 20]), Some(12));
+        assert_eq!(probe_train([120; 12]), Some(12));
+        // Too few sent yet.
+        assert_eq!(probe_train([1014; 4]), None);
+        assert_eq!(probe_train([120; 11]), None);
+        assert_eq!(probe_train([]), None);
     }
 }

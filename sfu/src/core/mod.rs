@@ -39,8 +39,9 @@ mod vp8;
 
 pub use capacity::{Delivery, LinkCapacity, UNLIMITED_BPS};
 pub use downlink::{
-    DownlinkEstimator, EstimateChange, LinkMeasurement, PROBE_INTERVAL, PROBE_INTERVAL_MAX,
-    START_ESTIMATE_BPS, START_WINDOW, UPDATE_INTERVAL,
+    DownlinkEstimator, EstimateChange, LinkMeasurement, PROBE_BYTES, PROBE_INTERVAL,
+    PROBE_INTERVAL_MAX, PROBE_PACKETS, START_ESTIMATE_BPS, START_WINDOW, UPDATE_INTERVAL,
+    probe_train,
 };
 pub use estimate::LossEstimate;
 pub use freeze::Freezes;

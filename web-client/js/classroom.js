@@ -10,15 +10,13 @@
 // Keys: H hand, C chat, F full screen, arrows move between the controls, Enter/OK presses,
 // Escape closes the drawer or declines an invitation.
 //
-// What the room sees is a phase derived from what is known (session.js `watchPhase`).
+// Joining and watching (the seat, the picture, the phase, the toasts every watcher gets) are
+// watch.js, shared with the student view; this file owns the big screen's layout, its remote-control
+// keys and focus, the chat ticker and drawer, full screen, and the link-quality badge.
 
 import { $, h, icon, applyIcons, toast } from './dom.js';
 import { t, applyI18n } from './i18n.js';
-import { LessonSession } from './session.js';
-import { PHASE_VIEW, FINAL_PHASES, watchPhase, watchState, describeFatal } from './phase.js';
-import { StageSeat, describeStageError, mutedNotes } from './stage.js';
-import { ChatPanel } from './chat.js';
-import { LessonPicture } from './picture.js';
+import { LessonWatch, PhaseVisual, PHASE_VIEW, FINAL_PHASES, mutedNotes } from './watch.js';
 import { LAYERS, emptyStats } from './media.js';
 import { mountLanguageSwitch } from './langswitch.js';
 import { renderLinkQuality } from './linkquality.js';
@@ -67,106 +65,62 @@ const els = {
   inviteDecline: $('#invite-decline'),
 };
 
-const state = {
-  session: null,
-  seat: null,
-  chat: null,
-  picture: new LessonPicture({
+const watch = new LessonWatch({
+  picture: {
     picture: els.picture,
     camera: els.video,
     screen: els.screenVideo,
     strip: els.strip,
     audio: els.audioSink,
-  }),
-  error: null, // {title, detail}
-};
+  },
+  chat: els.chat,
+  readOnlyChat: true,
+  selfVideo: els.selfVideo,
+});
+const visual = new PhaseVisual([els.centerVisual], 64);
 
-// --- link parsing -------------------------------------------------------------------------
-
-/** The invite token and lesson id from `#token=...` (or `?token=`), `?lesson=ID` / `#lesson=ID`. */
-function readLink() {
-  const hash = new URLSearchParams(location.hash.replace(/^#/, ''));
-  const query = new URLSearchParams(location.search);
-  const lesson = Number(query.get('lesson') || hash.get('lesson'));
-  return {
-    token: hash.get('token') || query.get('token'),
-    lesson: Number.isSafeInteger(lesson) && lesson > 0 ? lesson : null,
-  };
-}
-
-// --- phases and rendering -----------------------------------------------------------------
-
-function phase() {
-  if (!state.session) return 'error';
-  return watchPhase(state.session, { error: state.error, pictureShown: state.picture.shown });
-}
-
-let renderedVisual = null;
+// --- rendering ----------------------------------------------------------------------------
 
 function render() {
-  const p = phase();
+  const p = watch.phase();
   const view = PHASE_VIEW[p];
   els.stage.dataset.phase = p;
-  els.status.dataset.status = view.status;
-  els.statusText.textContent = t(`classroom.status.${view.statusKey}`);
+  watch.renderStatus(els, view);
   const live = p === 'live' || p === 'teacherAway';
-  els.recordingFlag.hidden = !(live && state.session?.room.recording);
-  if (live) renderLinkQuality(els.linkQuality, state.session.room.quality, t);
+  els.recordingFlag.hidden = !(live && watch.room?.recording);
+  if (live) renderLinkQuality(els.linkQuality, watch.room.quality, t);
   else els.linkQuality.hidden = true;
 
   if (p === 'error') {
-    const err = state.error || describeFatal(state.session?.fatal);
+    const err = watch.errorText();
     els.centerTitle.textContent = err.title;
     els.centerDetail.textContent = err.detail;
   } else if (view.title) {
     els.centerTitle.textContent = t(view.title);
     els.centerDetail.textContent = t(view.detail);
   }
-  if (view.visual && view.visual !== renderedVisual) {
-    renderedVisual = view.visual;
-    els.centerVisual.replaceChildren(
-      view.visual === 'spinner' ? h('div', { class: 'spinner' }) : icon(view.visual, 64),
-    );
-  }
+  visual.render(view);
 
-  const room = state.session?.room;
-  const lesson = room?.lesson;
+  const room = watch.room;
   // Without a lesson there is no title to show; "Joining…" would be wrong once joining failed.
-  els.lessonTitle.hidden = !lesson && p === 'error';
-  if (lesson) {
-    els.lessonTitle.textContent = lesson.title;
-    const parts = [];
-    const tch = room.teacher();
-    if (tch) parts.push(t('classroom.with', { teacher: tch.name }));
-    if (lesson.subject) parts.push(lesson.subject);
-    if (lesson.grade) parts.push(lesson.grade);
-    els.lessonSub.textContent = parts.join(' · ');
-    document.title = `${lesson.title} · ${t('classroom.pageTitle')}`;
-  } else if (p !== 'error') {
-    els.lessonTitle.textContent = t('classroom.joining');
-  }
+  els.lessonTitle.hidden = !room?.lesson && p === 'error';
+  if (!watch.renderLessonHeading(els) && p !== 'error') els.lessonTitle.textContent = t('classroom.joining');
   if (room?.you) {
     els.classroomName.replaceChildren(icon('school', 22), document.createTextNode(room.you.name));
   }
   const over = FINAL_PHASES.has(p);
-  const audio = state.picture.audio;
-  els.enableSound.hidden = !(audio.blocked && audio.count > 0 && !over);
+  watch.renderEnableSound(els.enableSound, over);
   els.strip.setAttribute('aria-label', t('classroom.others'));
   renderSeat(over);
 }
 
 /** The room's own part: hand, stage, its camera, what the teacher muted. */
 function renderSeat(over) {
-  const seat = state.seat;
-  const joined = !!seat && seat.room.joined && !over;
-  const mayHand = joined && seat.mayRaiseHand && !seat.onStage;
-  els.hand.hidden = !mayHand;
-  els.hand.classList.toggle('is-up', !!seat?.handUp);
-  els.hand.setAttribute('aria-pressed', String(!!seat?.handUp));
-  els.handText.textContent = t(seat?.handUp ? 'hand.lowerKey' : 'hand.raiseKey');
+  const seat = watch.seat;
+  const joined = watch.takingPart(over);
+  watch.renderHand(els, joined, { raise: 'hand.raiseKey', lower: 'hand.lowerKey' });
   els.handFlag.hidden = !(joined && seat.handUp);
   els.handFlagText.textContent = t('hand.raisedWaiting');
-  els.leaveStage.hidden = !(joined && seat.onStage);
   els.chatToggle.hidden = over;
 
   const prompt = joined && seat.invitation;
@@ -178,57 +132,19 @@ function renderSeat(over) {
     if (document.activeElement && els.invitePrompt.contains(document.activeElement)) focusFirstControl();
   }
 
-  const stream = joined && seat.sending ? seat.stream : null;
-  const hasCamera = !!stream && stream.getVideoTracks().length > 0;
-  els.selfView.hidden = !hasCamera;
-  if (hasCamera && els.selfVideo.srcObject !== stream) {
-    els.selfVideo.srcObject = stream;
-    els.selfVideo.play().catch(() => {});
-  } else if (!hasCamera && els.selfVideo.srcObject) {
-    els.selfVideo.srcObject = null;
-  }
-  els.selfLabel.textContent = t(seat?.onStage ? 'stage.youAreOn' : 'stage.othersSeeYou');
+  watch.renderSelfView(els, joined);
   const muted = mutedNotes(seat);
   els.selfMuted.hidden = muted.length === 0;
   els.selfMuted.replaceChildren(...muted.map((m) => h('div', {}, icon(m.icon, 22), h('span', {}, m.text))));
   els.selfView.classList.toggle('is-muted', muted.length > 0);
 }
 
-// --- signaling ----------------------------------------------------------------------------
-
-function join(token, lesson) {
-  const session = new LessonSession({ token, lesson });
-  state.session = session;
-  state.seat = new StageSeat(session);
-  state.chat = new ChatPanel(els.chat, session.room, { readOnly: true });
-  state.picture.attach(session);
-
-  session.addEventListener('status', render);
+/** What only the big screen adds to the seat: media trouble in words, new messages on screen. */
+function extend(session) {
   session.addEventListener('media-error', (e) =>
     toast(t('error.signaling', { message: String(e.detail?.message || e.detail) }), 'error'),
   );
-  for (const type of ['ended', 'removed', 'fatal']) {
-    session.addEventListener(type, () => {
-      els.selfVideo.srcObject = null;
-      render();
-    });
-  }
-  const room = session.room;
-  room.addEventListener('change', render);
-  room.addEventListener('muted', (e) => {
-    const m = e.detail;
-    if (!room.you || m.participant_id !== room.you.id) return;
-    const key = `${m.source === 'camera' ? 'stage.cam' : 'stage.mic'}${m.muted ? 'MutedByTeacher' : 'Unmuted'}`;
-    toast(t(key), m.muted ? 'error' : 'info');
-  });
-  room.addEventListener('chat-message', (e) => showTicker(e.detail));
-  room.addEventListener('error', (e) => toast(t('error.signaling', { message: e.detail.message || e.detail.code }), 'error'));
-  room.addEventListener('command-error', (e) => toast(describeStageError(e.detail), 'error'));
-  state.seat.addEventListener('change', render);
-  state.seat.addEventListener('error', (e) => toast(describeStageError(e.detail), 'error'));
-  state.picture.addEventListener('change', render);
-
-  session.start();
+  session.room.addEventListener('chat-message', (e) => showTicker(e.detail));
 }
 
 // --- chat on the big screen ---------------------------------------------------------------
@@ -252,7 +168,7 @@ function toggleChat(open = els.chatDrawer.hidden) {
   els.chatToggle.setAttribute('aria-pressed', String(open));
   if (open) {
     els.ticker.replaceChildren();
-    state.chat.render();
+    watch.chat?.render();
   }
 }
 
@@ -303,13 +219,13 @@ function wake() {
 
 function onKey(e) {
   if (e.ctrlKey || e.metaKey || e.altKey) return;
-  state.picture.audio.unlock();
+  watch.unlockSound();
   wake();
   const key = e.key;
   if (!els.invitePrompt.hidden) {
     if (key === 'Escape' || key === 'Backspace' || key === 'BrowserBack') {
       e.preventDefault();
-      state.seat?.decline();
+      watch.seat?.decline();
     } else if (key.startsWith('Arrow')) {
       e.preventDefault();
       moveFocus(key === 'ArrowLeft' || key === 'ArrowUp' ? -1 : 1);
@@ -323,7 +239,7 @@ function onKey(e) {
       break;
     case 'h':
     case 'H':
-      if (!els.hand.hidden) state.seat?.toggleHand();
+      if (!els.hand.hidden) watch.seat?.toggleHand();
       break;
     case 'c':
     case 'C':
@@ -352,23 +268,16 @@ function wire() {
     toggleFullscreen();
   });
   document.addEventListener('fullscreenchange', renderFullscreenButton);
-  els.hand.addEventListener('click', () => state.seat?.toggleHand());
-  els.leaveStage.addEventListener('click', () => state.seat?.leave());
-  els.inviteAccept.addEventListener('click', () => state.seat?.accept());
-  els.inviteDecline.addEventListener('click', () => state.seat?.decline());
   els.chatToggle.addEventListener('click', () => toggleChat());
-
-  // Any touch, click or key is the gesture a browser wants before playing sound.
-  els.enableSound.addEventListener('click', () => state.picture.audio.unlock());
-  document.addEventListener('pointerdown', () => state.picture.audio.unlock());
+  // Hand, stage, invitation and sound; keys unlock sound in onKey.
+  watch.wireSeatControls(els);
   document.addEventListener('keydown', onKey);
   document.addEventListener('pointermove', wake);
   document.addEventListener('pointerdown', wake);
   wake();
   mountLanguageSwitch(els.lang, () => {
     renderFullscreenButton();
-    state.chat?.render();
-    state.picture.renderStrip();
+    watch.relabel();
     render();
   });
 }
@@ -376,13 +285,13 @@ function wire() {
 // Test and support hook: what this classroom has actually received, decoded and sent.
 window.classroomDebug = {
   async stats() {
-    const stats = state.session ? await state.session.stats() : emptyStats();
-    const camera = state.picture.camera;
-    return { ...stats, videoMaxLayer: state.picture.wantedLayer(), videoPublicationId: camera ? camera.publicationId : null };
+    const stats = watch.session ? await watch.session.stats() : emptyStats();
+    const camera = watch.picture.camera;
+    return { ...stats, videoMaxLayer: watch.picture.wantedLayer(), videoPublicationId: camera ? camera.publicationId : null };
   },
   /** What one publication brought this page (packets, decoded frames); null if not received. */
   publicationStats(publicationId) {
-    return state.session ? state.session.publicationStats(publicationId) : null;
+    return watch.publicationStats(publicationId);
   },
   /**
    * Caps the teacher's video at `maxLayer` ('low' | 'medium' | 'high'), as a room on a poor link
@@ -391,14 +300,14 @@ window.classroomDebug = {
    */
   limitVideo(maxLayer) {
     if (!LAYERS.includes(maxLayer)) throw new Error(`unknown layer ${maxLayer}`);
-    return state.picture.limit(maxLayer);
+    return watch.picture.limit(maxLayer);
   },
   /** Lifts the cap of `limitVideo`: the size of the screen decides again. */
   releaseVideo() {
-    return state.picture.limit(null);
+    return watch.picture.limit(null);
   },
   state() {
-    return { ...watchState(state.session, state.seat, state.picture), phase: phase() };
+    return watch.debugState();
   },
 };
 
@@ -407,11 +316,6 @@ applyIcons();
 renderFullscreenButton();
 wire();
 
-const link = readLink();
-if (!link.token) {
-  state.error = { title: t('classroom.msg.noToken'), detail: t('classroom.msg.noTokenDetail') };
-  render();
-} else {
-  join(link.token, link.lesson);
-  render();
-}
+watch.addEventListener('change', render);
+watch.start(extend);
+render();

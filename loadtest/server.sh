@@ -4,7 +4,9 @@
 #   source loadtest/server.sh; start_server
 #
 # Sets SERVER (http://HOST:PORT), TOKEN (admin), MEDIA (UDP HOST:PORT), SERVER_PID, WORK. The
-# server's log goes to $WORK/server.log, kept when the script fails.
+# server's log goes to $WORK/server.log, kept when the script fails. CLASSROOM_BIN names another
+# server binary (default ./target/release/classroom), e.g. a build of an earlier commit to measure
+# a change against in the same sitting.
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/classroom-run.XXXXXX")
 SERVER_PID=""
@@ -26,7 +28,7 @@ trap stop_server EXIT
 
 start_server() {
     mkfifo "$WORK/ready"
-    RUST_LOG=${SERVER_LOG:-warn} ./target/release/classroom \
+    RUST_LOG=${SERVER_LOG:-warn} "${CLASSROOM_BIN:-./target/release/classroom}" \
         --http 127.0.0.1:0 --udp 127.0.0.1:0 --data "$WORK/data" \
         >"$WORK/ready" 2>"$WORK/server.log" &
     SERVER_PID=$!

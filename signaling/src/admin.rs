@@ -8,14 +8,14 @@ use std::net::SocketAddr;
 
 use clap::Subcommand;
 
-use crate::accounts::{
+use crate::config::Config;
+use crate::domain::accounts::{
     self, AccountRole, NewAccount, School, SchoolId, UserId, Username, text_field,
 };
-use crate::config::Config;
-use crate::password::{self, PasswordError};
-use crate::session;
+use crate::domain::password::{self, PasswordError};
+use crate::domain::timestamp::Timestamp;
+use crate::services::signin;
 use crate::store::{AccountPatch, AccountUpdate, Store, StoreError};
-use crate::timestamp::Timestamp;
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum AdminCommand {
@@ -312,11 +312,11 @@ impl Admin<'_> {
 
     async fn print_link(&self, user: UserId, out: &mut dyn Write) -> Result<(), AdminError> {
         let token =
-            session::new_signin_link(self.store, user, self.now, session::LINK_TTL_SECS).await?;
+            signin::new_signin_link(self.store, user, self.now, signin::LINK_TTL_SECS).await?;
         writeln!(
             out,
             "One-time sign-in link (24 h): {}",
-            session::signin_url(&self.link_addr.to_string(), &token)
+            signin::signin_url(&self.link_addr.to_string(), &token)
         )?;
         Ok(())
     }

@@ -35,16 +35,16 @@ use std::time::Duration;
 use sfu::ParticipantId;
 use tokio::sync::{mpsc, watch};
 
-use crate::chat;
-use crate::grants::{Grants, ModePolicy};
-use crate::lesson::{LessonKey, LessonMode};
+use crate::domain::chat;
+use crate::domain::grants::{Grants, ModePolicy};
+use crate::domain::lesson::{LessonKey, LessonMode};
+use crate::domain::stage::{Stage, StageError};
+use crate::domain::timestamp::Timestamp;
 use crate::metrics::Metrics;
 use crate::protocol::{
     ChatAudience, ChatMessage, ClassroomSnapshot, ErrorCode, LeaveReason, LessonSnapshot,
     ParticipantInfo, PublicationInfo, Role, ServerMessage, Source,
 };
-use crate::stage::{Stage, StageError};
-use crate::timestamp::Timestamp;
 
 /// How long a participant whose connection dropped keeps its place in the lesson: long enough
 /// for a rural link to come back or a page to reload, short enough that a classroom that has

@@ -111,7 +111,7 @@ async fn main() -> anyhow::Result<()> {
         writeln!(
             out,
             "  First sign-in (admin, one-time, 24 h): {}",
-            signaling::session::signin_url(&console.to_string(), token)
+            signaling::services::signin::signin_url(&console.to_string(), token)
         )?;
     }
     writeln!(out, "  Media (UDP):     {}", server.media_addr())?;

@@ -8,90 +8,25 @@
 //! then the type must be one we know (else `unknown_type`), then its fields must fit
 //! (else `bad_message`). See [`parse_client_message`].
 
+//!
+//! The domain types a message carries as they are (roles, grants, chat messages, hands) are
+//! the domain's own, re-exported here so a client of the protocol finds every wire type in one
+//! place; the protocol imports the domain, never the reverse.
+
 use serde::{Deserialize, Serialize};
 
 pub use sfu::{Layer, MediaKind, Source};
 
+use crate::domain::chat::ChatError;
+pub use crate::domain::chat::{ChatAudience, ChatAuthor, ChatMessage};
+pub use crate::domain::grants::Grants;
+use crate::domain::lesson::Lesson;
+pub use crate::domain::role::Role;
+pub use crate::domain::stage::HandInfo;
+use crate::domain::timestamp::Timestamp;
+
 fn best_layer() -> Layer {
     Layer::High
-}
-
-use crate::grants::Grants;
-use crate::timestamp::Timestamp;
-
-/// A participant's role in a lesson (DESIGN §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Teacher,
-    Assistant,
-    Classroom,
-    Student,
-    Observer,
-    Operator,
-    Recorder,
-}
-
-impl Role {
-    /// The role's name in JSON, tokens and the database.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Teacher => "teacher",
-            Role::Assistant => "assistant",
-            Role::Classroom => "classroom",
-            Role::Student => "student",
-            Role::Observer => "observer",
-            Role::Operator => "operator",
-            Role::Recorder => "recorder",
-        }
-    }
-
-    /// The role named `name` (as [`Role::as_str`] writes it), e.g. from the database.
-    pub fn from_name(name: &str) -> Option<Role> {
-        [
-            Role::Teacher,
-            Role::Assistant,
-            Role::Classroom,
-            Role::Student,
-            Role::Observer,
-            Role::Operator,
-            Role::Recorder,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == name)
-    }
-}
-
-/// Who a chat message is for. Observers' messages always go to [`ChatAudience::Observers`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChatAudience {
-    /// Everyone in the lesson.
-    #[default]
-    Everyone,
-    /// The observers' channel: observers and moderators only.
-    Observers,
-}
-
-impl ChatAudience {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChatAudience::Everyone => "everyone",
-            ChatAudience::Observers => "observers",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<ChatAudience> {
-        match name {
-            "everyone" => Some(ChatAudience::Everyone),
-            "observers" => Some(ChatAudience::Observers),
-            _ => None,
-        }
-    }
-
-    fn is_everyone(&self) -> bool {
-        *self == ChatAudience::Everyone
-    }
 }
 
 /// A message from a client (browser or bot) to the server.
@@ -413,35 +348,6 @@ pub struct TrackMapping {
     pub publication_id: u64,
 }
 
-/// A raised hand, in the order hands were raised.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HandInfo {
-    pub participant_id: u64,
-    pub at: Timestamp,
-}
-
-/// Who wrote a chat message, as it was when they wrote it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatAuthor {
-    /// The participant id it had then; ids are per connection, so a reconnected author has
-    /// another one now.
-    pub id: u64,
-    pub name: String,
-    pub role: Role,
-}
-
-/// One chat message.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatMessage {
-    pub id: i64,
-    pub from: ChatAuthor,
-    pub text: String,
-    pub at: Timestamp,
-    /// Left out for the whole lesson; `observers` for the observers' channel.
-    #[serde(default, skip_serializing_if = "ChatAudience::is_everyone")]
-    pub to: ChatAudience,
-}
-
 /// The classroom part of `joined`: added after the first release, so every field has a
 /// default and an older server's `joined` still parses.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -479,6 +385,19 @@ pub struct LessonSnapshot {
     pub grade: String,
     pub mode: String,
     pub state: String,
+}
+
+impl From<&Lesson> for LessonSnapshot {
+    fn from(lesson: &Lesson) -> LessonSnapshot {
+        LessonSnapshot {
+            id: lesson.id,
+            title: lesson.title.clone(),
+            subject: lesson.subject.clone(),
+            grade: lesson.grade.clone(),
+            mode: lesson.mode.as_str().to_owned(),
+            state: lesson.state.as_str().to_owned(),
+        }
+    }
 }
 
 /// A message from the server to a client.
@@ -748,9 +667,27 @@ impl ErrorCode {
     }
 }
 
+/// The code a refused chat message is answered with.
+impl From<ChatError> for ErrorCode {
+    fn from(e: ChatError) -> ErrorCode {
+        match e {
+            ChatError::NotAllowed | ChatError::NotInObserversChannel => ErrorCode::Forbidden,
+            ChatError::Empty | ChatError::ControlCharacter => ErrorCode::BadMessage,
+            ChatError::TooLong => ErrorCode::ChatTooLong,
+            ChatError::RateLimited => ErrorCode::RateLimited,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chat_refusals_have_their_codes() {
+        assert_eq!(ErrorCode::from(ChatError::TooLong), ErrorCode::ChatTooLong);
+        assert_eq!(ErrorCode::from(ChatError::Empty), ErrorCode::BadMessage);
+    }
 
     #[test]
     fn parses_each_known_message() {

@@ -47,7 +47,7 @@ pub fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, SecretError> {
 /// Reads the admin token, creating it on first start.
 pub fn load_or_create_admin_token(path: &Path) -> Result<String, SecretError> {
     let bytes = load_or_create(path, || {
-        let mut token = crate::token::hex(&random_bytes(32)?);
+        let mut token = crate::hex::hex(&random_bytes(32)?);
         token.push('\n');
         Ok(token.into_bytes())
     })?;

@@ -1,100 +1,28 @@
 //! Starting and stopping the whole server: data directory, secrets, database, media plane,
-//! HTTP listener; and [`app`], the router every route hangs off.
+//! the shared [`AppState`] they make up, and the HTTP listener serving [`crate::edge::app`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower_http::trace::TraceLayer;
 
 use crate::config::{Config, ConfigError};
+use crate::domain::signin_limit::SignInLimiter;
+use crate::domain::timestamp::Clock;
+use crate::edge::app;
 use crate::lesson_hub::Hub;
 use crate::metrics::{Metrics, MetricsError};
-use crate::recording::Recordings;
 use crate::secrets::{self, SecretError};
-use crate::session::Clock;
-use crate::signin_limit::SignInLimiter;
+use crate::services::recording::Recordings;
+use crate::services::signin;
+use crate::state::AppState;
 use crate::store::{Store, StoreError};
 use crate::token::TokenKeys;
-use crate::{accounts, api, session, web, ws};
-
-/// Everything a handler needs, shared by every request and connection. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    /// The address HTTP is bound to (port resolved), for links when a request has no `Host`.
-    pub http_addr: SocketAddr,
-    pub store: Store,
-    pub keys: Arc<TokenKeys>,
-    /// The API key: `Authorization: Bearer` with it acts as an admin (see `api.rs`).
-    pub admin_token: Arc<str>,
-    /// The wall clock sessions and sign-in links are judged by (see `session.rs`).
-    pub clock: Clock,
-    /// Failed sign-ins per username.
-    pub signin_limiter: Arc<SignInLimiter>,
-    pub hub: Arc<Hub>,
-    pub sfu: sfu::SfuHandle,
-    /// Lessons being recorded, and the library on disk (`DATA/library`).
-    pub recordings: Arc<Recordings>,
-    pub metrics: Arc<Metrics>,
-    /// One permit per open WebSocket, up to `max_connections`.
-    pub connection_slots: Arc<Semaphore>,
-    /// Cancelled once, at shutdown; every connection task watches it.
-    pub shutdown: CancellationToken,
-    /// Every connection task, so shutdown can wait for them to close their sockets.
-    pub tasks: TaskTracker,
-}
-
-/// Builds the router: REST under `/api`, `/ws`, `/metrics`, `/healthz`, and the web client.
-pub fn app(state: AppState) -> Router {
-    Router::new()
-        .nest("/api", api::router())
-        .route("/ws", get(ws::upgrade))
-        .route("/media/{recording}/{file}", get(api::library::media))
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok" }))
-        .fallback(web::serve)
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                // Name the span by the matched route, not the raw path, so ids and tokens in
-                // paths stay out of logs and span names stay few.
-                let route = request
-                    .extensions()
-                    .get::<MatchedPath>()
-                    .map(MatchedPath::as_str)
-                    .unwrap_or("static");
-                tracing::debug_span!("http", method = %request.method(), route)
-            }),
-        )
-        .with_state(state)
-}
-
-async fn metrics(State(state): State<AppState>) -> Response {
-    match state.metrics.render() {
-        Ok(text) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "could not render metrics");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
-    }
-}
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +74,7 @@ impl Server {
         let store = Store::open(&data_dir.join("classroom.db")).await?;
         let clock = Clock::default();
         let first_signin =
-            accounts::bootstrap_admin(&store, clock.now(), session::LINK_TTL_SECS).await?;
+            signin::bootstrap_admin(&store, clock.now(), signin::LINK_TTL_SECS).await?;
 
         // Bind HTTP before starting the media plane: a taken port then leaves nothing running.
         let listener = tokio::net::TcpListener::bind(config.http)

@@ -17,10 +17,11 @@ use sqlx::sqlite::{
 
 use serde::Serialize;
 
-use crate::accounts::{ClassroomId, UserId};
-use crate::lesson::{Lesson, LessonKey, LessonMode, LessonState};
-use crate::protocol::{ChatAudience, ChatAuthor, ChatMessage, Role};
-use crate::timestamp::Timestamp;
+use crate::domain::accounts::{ClassroomId, UserId};
+use crate::domain::chat::{ChatAudience, ChatAuthor, ChatMessage};
+use crate::domain::lesson::{Lesson, LessonKey, LessonMode, LessonState};
+use crate::domain::role::Role;
+use crate::domain::timestamp::Timestamp;
 
 mod accounts;
 mod recordings;
@@ -598,7 +599,7 @@ mod tests {
 
     #[tokio::test]
     async fn lesson_records_filter_by_teacher_and_state_in_reading_order() {
-        use crate::accounts::{AccountRole, NewAccount, Username};
+        use crate::domain::accounts::{AccountRole, NewAccount, Username};
         let (_dir, store) = store().await;
         let t0 = Timestamp::from_unix(1_800_000_000);
         let teacher = |name: &str| NewAccount {

@@ -6,13 +6,13 @@
 
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
-pub use crate::grants::Grants;
-use crate::lesson::LessonKey;
-use crate::protocol::Role;
-use crate::timestamp::Timestamp;
+pub use crate::domain::grants::Grants;
+use crate::domain::lesson::LessonKey;
+use crate::domain::role::Role;
+use crate::domain::timestamp::Timestamp;
+use crate::hex::random_hex;
 
 /// The claims of a join token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,28 +125,11 @@ impl TokenKeys {
     }
 }
 
-/// `bytes` random bytes from the thread's CSPRNG, as lowercase hex.
-pub(crate) fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    hex(&buf)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{b:02x}");
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lesson::LessonMode;
-    use crate::protocol::Source;
+    use crate::domain::lesson::LessonMode;
+    use sfu::Source;
 
     fn claims(lesson: LessonKey, now: Timestamp, ttl: u64) -> Claims {
         Claims::new_invite(

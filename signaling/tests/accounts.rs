@@ -161,7 +161,7 @@ async fn wrong_passwords_are_refused_then_rate_limited_per_username() {
     assert_eq!(unknown, body, "an unknown user looks like a wrong password");
     assert!(agent.cookie.is_none());
 
-    for _ in 1..signaling::signin_limit::MAX_FAILURES {
+    for _ in 1..signaling::domain::signin_limit::MAX_FAILURES {
         let (status, _) = agent.signin("liwei", "wrong password").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
@@ -176,7 +176,7 @@ async fn wrong_passwords_are_refused_then_rate_limited_per_username() {
     assert_error(status, &body, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(
-        retry > 0 && retry <= signaling::signin_limit::WINDOW_SECS,
+        retry > 0 && retry <= signaling::domain::signin_limit::WINDOW_SECS,
         "{retry}"
     );
     assert!(agent.cookie.is_none());
@@ -185,10 +185,9 @@ async fn wrong_passwords_are_refused_then_rate_limited_per_username() {
     t.signed_in("zhang", "zhang password").await;
 
     // Once the window has passed, the right password works again.
-    t.server
-        .state()
-        .clock
-        .advance(Duration::from_secs(signaling::signin_limit::WINDOW_SECS));
+    t.server.state().clock.advance(Duration::from_secs(
+        signaling::domain::signin_limit::WINDOW_SECS,
+    ));
     t.signed_in("liwei", "right password").await;
     t.stop().await;
 }
@@ -246,11 +245,12 @@ async fn a_session_expires_after_its_lifetime() {
     let mut teacher = t.agent();
     let (status, body) = teacher.signin("liwei", "right password").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let now = signaling::timestamp::Timestamp::now().unix();
-    let expires =
-        signaling::timestamp::Timestamp::parse_rfc3339(body["expires_at"].as_str().unwrap())
-            .unwrap()
-            .unix();
+    let now = signaling::domain::timestamp::Timestamp::now().unix();
+    let expires = signaling::domain::timestamp::Timestamp::parse_rfc3339(
+        body["expires_at"].as_str().unwrap(),
+    )
+    .unwrap()
+    .unix();
     assert!(
         (expires - now - 12 * 3600).abs() <= 5,
         "12 h from now: {body}"

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use common::{TestServer, WAIT};
 use serde_json::json;
+use signaling::domain::timestamp::Timestamp;
 use signaling::protocol::Role;
-use signaling::timestamp::Timestamp;
 use signaling::token::{Claims, Grants, TokenKeys};
 
 #[tokio::test]
@@ -52,7 +52,10 @@ async fn refused_tokens_get_their_codes() {
             lesson,
             Role::Classroom,
             "A".into(),
-            Grants::for_role(Role::Classroom, signaling::lesson::LessonMode::Delivery),
+            Grants::for_role(
+                Role::Classroom,
+                signaling::domain::lesson::LessonMode::Delivery,
+            ),
             now,
             ttl,
         )

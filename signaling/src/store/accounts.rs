@@ -1,5 +1,6 @@
 //! Accounts, sessions, one-time sign-in links, schools and classrooms in the store (schema in
-//! `migrations/0004_accounts.sql`). Tokens arrive here already hashed; see [`crate::session`].
+//! `migrations/0004_accounts.sql`). Tokens arrive here already hashed; see
+//! [`crate::services::signin`].
 
 use std::str::FromStr;
 
@@ -7,11 +8,11 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{Store, StoreError};
-use crate::accounts::{
+use crate::domain::accounts::SignedIn;
+use crate::domain::accounts::{
     Account, AccountRole, Classroom, ClassroomId, NewAccount, School, SchoolId, UserId,
 };
-use crate::session::SignedIn;
-use crate::timestamp::Timestamp;
+use crate::domain::timestamp::Timestamp;
 
 /// The `users` columns [`account_from_row`] reads, for statements that select from `users u`.
 macro_rules! account_columns {
@@ -480,7 +481,7 @@ fn classroom_from_row(row: &SqliteRow) -> Result<Classroom, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::Username;
+    use crate::domain::accounts::Username;
 
     async fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();

@@ -9,8 +9,8 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::{Store, StoreError};
-use crate::lesson::LessonKey;
-use crate::timestamp::Timestamp;
+use crate::domain::lesson::LessonKey;
+use crate::domain::timestamp::Timestamp;
 
 /// The files of a recording, relative to its directory, as the library lists them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,6 +1,9 @@
 //! Wall-clock instants as the API shows them: RFC 3339 in JSON, Unix seconds in the database.
 
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -72,6 +75,24 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// The wall clock sessions, links and sign-in limits are judged by: the system clock plus an
+/// offset that only moves forward. [`Clock::advance`] lets tests see a session expire without
+/// waiting twelve hours; nothing else calls it.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    ahead_secs: Arc<AtomicU64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> Timestamp {
+        Timestamp::now().plus_secs(self.ahead_secs.load(Ordering::Relaxed))
+    }
+
+    pub fn advance(&self, by: Duration) {
+        self.ahead_secs.fetch_add(by.as_secs(), Ordering::Relaxed);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,5 +104,18 @@ mod tests {
         let json = serde_json::to_string(&t).unwrap();
         assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
         assert!(serde_json::from_str::<Timestamp>("\"tomorrow\"").is_err());
+    }
+
+    #[test]
+    fn the_clock_only_moves_forward_by_advance() {
+        let clock = Clock::default();
+        let before = clock.now();
+        clock.advance(Duration::from_secs(13 * 3600));
+        assert!(clock.now().unix() >= before.unix() + 13 * 3600);
+        let copy = clock.clone();
+        assert!(
+            copy.now().unix() >= before.unix() + 13 * 3600,
+            "clones share it"
+        );
     }
 }

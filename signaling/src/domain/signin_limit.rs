@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::timestamp::Timestamp;
+use crate::domain::timestamp::Timestamp;
 
 pub const MAX_FAILURES: u32 = 5;
 pub const WINDOW_SECS: u64 = 15 * 60;

@@ -19,12 +19,12 @@ use serde::{Deserialize, Serialize};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use crate::error::{ApiError, Json, Path, Query};
-use crate::recording::THUMBNAIL_FILE;
-use crate::server::AppState;
-use crate::session::Caller;
+use crate::domain::timestamp::Timestamp;
+use crate::edge::error::{ApiError, Json, Path, Query};
+use crate::edge::session::Caller;
+use crate::services::recording::THUMBNAIL_FILE;
+use crate::state::AppState;
 use crate::store::{LibraryEntry, LibraryFilter};
-use crate::timestamp::Timestamp;
 
 const LIST_DEFAULT: u32 = 100;
 const LIST_MAX: u32 = 500;

@@ -3,19 +3,18 @@
 //!
 //! An account's [`AccountRole`] decides what it may do with lessons ([`AccountRole::may`]); the
 //! admin Bearer token (the "API key") acts as an admin without being an account. Participants
-//! in a lesson have their own [`Role`](crate::protocol::Role), carried by join tokens.
+//! in a lesson have their own [`Role`](crate::domain::role::Role), carried by join tokens.
 //!
 //! Here: the domain types, the checks on what a caller may choose (usernames, names), and the
-//! first-start admin. Passwords are in [`crate::password`], sessions and sign-in links in
-//! [`crate::session`], rows in [`crate::store`].
+//! first-start admin. Passwords are in [`crate::domain::password`], sessions and sign-in links in
+//! [`crate::edge::session`], rows in [`crate::store`].
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, StoreError};
-use crate::timestamp::Timestamp;
+use crate::domain::timestamp::Timestamp;
 
 /// The `users` row id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -170,7 +169,7 @@ pub struct NewAccount {
     pub display_name: String,
     pub role: AccountRole,
     pub school_id: Option<SchoolId>,
-    /// A PHC string from [`crate::password::hash`], or `None` to sign in by link first.
+    /// A PHC string from [`crate::domain::password::hash`], or `None` to sign in by link first.
     pub password_hash: Option<String>,
 }
 
@@ -238,34 +237,28 @@ pub fn text_field(field: &str, value: &str, min: usize, max: usize) -> Result<St
 /// The account a fresh installation starts with.
 pub const FIRST_ADMIN: &str = "admin";
 
-/// On a first start (no accounts at all), creates the admin account [`FIRST_ADMIN`] without a
-/// password and returns a one-time sign-in link token for it, valid `link_ttl_secs`. Any later
-/// start returns `None`: the link is printed once, and a lost one is replaced with
-/// `classroom admin signin-link admin`.
-pub async fn bootstrap_admin(
-    store: &Store,
-    now: Timestamp,
-    link_ttl_secs: u64,
-) -> Result<Option<String>, StoreError> {
-    if store.account_count().await? > 0 {
-        return Ok(None);
+impl NewAccount {
+    /// The first admin, [`FIRST_ADMIN`], made on a first start without a password: it signs in
+    /// by a one-time link and chooses one.
+    pub fn first_admin() -> NewAccount {
+        NewAccount {
+            username: Username(FIRST_ADMIN.to_owned()),
+            display_name: "Administrator".to_owned(),
+            role: AccountRole::Admin,
+            school_id: None,
+            password_hash: None,
+        }
     }
-    let new = NewAccount {
-        username: Username(FIRST_ADMIN.to_owned()),
-        display_name: "Administrator".to_owned(),
-        role: AccountRole::Admin,
-        school_id: None,
-        password_hash: None,
-    };
-    let account = match store.create_account(&new, now).await {
-        Ok(account) => account,
-        // A second process starting on the same directory at the same moment made it first.
-        Err(StoreError::Duplicate { .. }) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let token = crate::session::new_signin_link(store, account.id, now, link_ttl_secs).await?;
-    tracing::info!(user = %account.username, "first start: created the admin account");
-    Ok(Some(token))
+}
+
+/// A signed-in account and its session.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub account: Account,
+    pub token_hash: String,
+    pub expires_at: Timestamp,
+    /// Opened by a one-time link (may set a password without the current one).
+    pub from_link: bool,
 }
 
 #[cfg(test)]

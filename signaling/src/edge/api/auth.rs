@@ -1,5 +1,5 @@
 //! `/api/auth/*`: signing in with a password or a one-time link, signing out, who am I, and
-//! choosing a password. Sessions and cookies are [`crate::session`]'s.
+//! choosing a password. Sessions and cookies are [`crate::edge::session`]'s.
 
 use axum::Router;
 use axum::extract::State;
@@ -8,12 +8,13 @@ use axum::routing::{get, post};
 use axum_extra::extract::cookie::CookieJar;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{Account, AccountRole, Username};
-use crate::error::{ApiError, Json};
-use crate::password;
-use crate::server::AppState;
-use crate::session::{self, Caller};
-use crate::timestamp::Timestamp;
+use crate::domain::accounts::{Account, AccountRole, Username};
+use crate::domain::password;
+use crate::domain::timestamp::Timestamp;
+use crate::edge::error::{ApiError, Json};
+use crate::edge::session::{self, Caller};
+use crate::services::signin;
+use crate::state::AppState;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -98,7 +99,7 @@ async fn signout(
     if let Some(token) = session::presented_token(&jar) {
         state
             .store
-            .delete_session(&session::token_hash(token))
+            .delete_session(&signin::token_hash(token))
             .await?;
     }
     let jar = jar.add(session::removal_cookie(state.config.secure_cookies));
@@ -146,7 +147,7 @@ async fn once(
     Json(body): Json<Once>,
 ) -> Result<(CookieJar, Json<SignedInView>), ApiError> {
     let now = state.clock.now();
-    let user = session::consume_signin_link(&state.store, body.token.trim(), now)
+    let user = signin::consume_signin_link(&state.store, body.token.trim(), now)
         .await?
         .ok_or(ApiError::LinkInvalid)?;
     let account = state

@@ -6,8 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::LessonSnapshot;
-use crate::timestamp::Timestamp;
+use crate::domain::timestamp::Timestamp;
 
 /// The control plane's lesson id: the `lessons` row id, positive.
 pub type LessonKey = i64;
@@ -90,20 +89,6 @@ pub struct Lesson {
     pub created_at: Timestamp,
     pub started_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
-}
-
-impl Lesson {
-    /// The part of the lesson a participant is shown on joining.
-    pub fn snapshot(&self) -> LessonSnapshot {
-        LessonSnapshot {
-            id: self.id,
-            title: self.title.clone(),
-            subject: self.subject.clone(),
-            grade: self.grade.clone(),
-            mode: self.mode.as_str().to_owned(),
-            state: self.state.as_str().to_owned(),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! [`auth`], accounts, schools and classrooms in [`accounts`], recordings in [`library`].
 //!
 //! **Who may call.** Every call but signing in needs a [`Caller`]: a signed-in account (the
-//! `classroom_session` cookie, see [`crate::session`]) or the **API key** — the admin token in
+//! `classroom_session` cookie, see [`crate::edge::session`]) or the **API key** — the admin token in
 //! `DATA/admin-token`, sent as `Authorization: Bearer <key>`, which acts as an admin. Scripts,
 //! bots, the load test and the console's `#key=` link use the API key; people sign in. Lessons
 //! by role ([`AccountRole::may`]): teachers and admins create them (the creator becomes the
@@ -25,19 +25,16 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{AccountRole, ClassroomId, LessonAction, text_field};
-use crate::error::{ApiError, Json, Path, Query};
-use crate::lesson::{Lesson, LessonKey, LessonMode, LessonState};
+use crate::domain::accounts::{AccountRole, ClassroomId, LessonAction, text_field};
+use crate::domain::lesson::{LessonKey, LessonMode, LessonState};
+use crate::domain::timestamp::Timestamp;
+use crate::edge::error::{ApiError, Json, Path, Query};
+use crate::edge::session::{self, Caller};
 use crate::protocol::{ParticipantInfo, Role};
-use crate::recording::RecordingError;
-use crate::server::AppState;
-use crate::session::{self, Caller};
-use crate::store::{LessonFilter, LessonRecord, NewInvite, NewLesson, StoreError};
-use crate::timestamp::Timestamp;
+use crate::services::lessons;
+use crate::state::AppState;
+use crate::store::{LessonFilter, LessonRecord, NewInvite, NewLesson};
 use crate::token::{Claims, Grants};
-
-/// How long ending a lesson waits for its recording to be sealed.
-const RECORDING_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Invite lifetimes accepted, in seconds: a minute to a week; a day unless asked.
 const TTL_MIN: u64 = 60;
@@ -329,28 +326,10 @@ async fn end_lesson(
     Path(id): Path<LessonKey>,
 ) -> Result<impl IntoResponse, ApiError> {
     lesson_for(&state, &caller, id, LessonAction::End).await?;
-    end(&state, id)
+    lessons::end(&state.store, &state.hub, &state.recordings, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no lesson {id}")))?;
     Ok(Json(find_lesson(&state, id).await?))
-}
-
-/// Ends lesson `id` for everyone: marks it ended in the store, then tells every participant
-/// and closes their sockets. `None` if there is no such lesson. The REST call and a
-/// moderator's `end_lesson` over the WebSocket both end a lesson through here.
-pub async fn end(state: &AppState, id: LessonKey) -> Result<Option<Lesson>, StoreError> {
-    let Some(lesson) = state.store.end_lesson(id, Timestamp::now()).await? else {
-        return Ok(None);
-    };
-    state.hub.end_lesson(id);
-    tracing::info!(lesson = id, "lesson ended");
-    // The recording is sealed before the caller hears the lesson ended, so the library has
-    // it complete by then.
-    match state.recordings.stop(id, RECORDING_STOP_WAIT).await {
-        Ok(()) | Err(RecordingError::NotRecording(_)) => {}
-        Err(e) => tracing::error!(lesson = id, error = %e, "could not stop the recording"),
-    }
-    Ok(Some(lesson))
 }
 
 #[cfg(test)]

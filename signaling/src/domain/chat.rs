@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::grants::{ChatGrant, Grants};
-use crate::protocol::{ChatAudience, ErrorCode};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::grants::{ChatGrant, Grants};
+use crate::domain::role::Role;
+use crate::domain::timestamp::Timestamp;
 
 /// The longest message, in characters (not bytes: Chinese text is three bytes a character).
 pub const MAX_CHAT_CHARS: usize = 500;
@@ -16,6 +19,60 @@ pub const CHAT_BURST: usize = 5;
 pub const CHAT_WINDOW: Duration = Duration::from_secs(10);
 /// How many past messages `joined` carries.
 pub const CHAT_HISTORY: u32 = 100;
+
+/// Who a chat message is for. Observers' messages always go to [`ChatAudience::Observers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChatAudience {
+    /// Everyone in the lesson.
+    #[default]
+    Everyone,
+    /// The observers' channel: observers and moderators only.
+    Observers,
+}
+
+impl ChatAudience {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatAudience::Everyone => "everyone",
+            ChatAudience::Observers => "observers",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ChatAudience> {
+        match name {
+            "everyone" => Some(ChatAudience::Everyone),
+            "observers" => Some(ChatAudience::Observers),
+            _ => None,
+        }
+    }
+
+    fn is_everyone(&self) -> bool {
+        *self == ChatAudience::Everyone
+    }
+}
+
+/// Who wrote a chat message, as it was when they wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatAuthor {
+    /// The participant id it had then; ids are per connection, so a reconnected author has
+    /// another one now.
+    pub id: u64,
+    pub name: String,
+    pub role: Role,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub id: i64,
+    pub from: ChatAuthor,
+    pub text: String,
+    pub at: Timestamp,
+    /// Left out for the whole lesson; `observers` for the observers' channel.
+    #[serde(default, skip_serializing_if = "ChatAudience::is_everyone")]
+    pub to: ChatAudience,
+}
 
 /// Why a chat message was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -32,17 +89,6 @@ pub enum ChatError {
     ControlCharacter,
     #[error("at most {CHAT_BURST} messages every {} seconds", CHAT_WINDOW.as_secs())]
     RateLimited,
-}
-
-impl ChatError {
-    pub fn code(self) -> ErrorCode {
-        match self {
-            ChatError::NotAllowed | ChatError::NotInObserversChannel => ErrorCode::Forbidden,
-            ChatError::Empty | ChatError::ControlCharacter => ErrorCode::BadMessage,
-            ChatError::TooLong => ErrorCode::ChatTooLong,
-            ChatError::RateLimited => ErrorCode::RateLimited,
-        }
-    }
 }
 
 /// Checks a message's text; returns it trimmed of surrounding whitespace.
@@ -117,8 +163,7 @@ impl ChatRate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lesson::LessonMode;
-    use crate::protocol::Role;
+    use crate::domain::lesson::LessonMode;
 
     #[test]
     fn text_limits() {
@@ -128,8 +173,6 @@ mod tests {
         assert_eq!(check_text(&"字".repeat(501)), Err(ChatError::TooLong));
         assert_eq!(check_text("a\u{1b}[2J"), Err(ChatError::ControlCharacter));
         assert_eq!(check_text("line\nline\tcol"), Ok("line\nline\tcol"));
-        assert_eq!(ChatError::TooLong.code(), ErrorCode::ChatTooLong);
-        assert_eq!(ChatError::Empty.code(), ErrorCode::BadMessage);
     }
 
     #[test]

@@ -25,8 +25,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::lesson::LessonMode;
-use crate::protocol::{Role, Source};
+use sfu::Source;
+
+use crate::domain::lesson::LessonMode;
+use crate::domain::role::Role;
 
 /// Every source, in the order grants list them.
 const ALL_SOURCES: [Source; 4] = [

@@ -46,12 +46,12 @@ use sfu::{LessonId, MediaKind, ParticipantId, PublicationId, SfuHandle, Source, 
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
-use crate::lesson::{Lesson, LessonKey, LessonState};
+use crate::domain::lesson::{Lesson, LessonKey, LessonState};
+use crate::domain::timestamp::Timestamp;
 use crate::lesson_hub::Hub;
 use crate::metrics::Metrics;
 use crate::protocol::{ChatAudience, Role, ServerMessage};
 use crate::store::{LibraryFiles, RecordingOutcome, Store, StoreError};
-use crate::timestamp::Timestamp;
 
 /// The thumbnail's file name in a recording's directory.
 pub const THUMBNAIL_FILE: &str = "thumbnail.jpg";

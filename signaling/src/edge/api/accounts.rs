@@ -11,15 +11,16 @@ use axum::routing::{get, patch, post};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::link_host;
-use crate::accounts::{
+use crate::domain::accounts::{
     Account, AccountRole, Classroom, NewAccount, School, SchoolId, UserId, Username, text_field,
 };
-use crate::error::{ApiError, Json, Path};
-use crate::password;
-use crate::server::AppState;
-use crate::session::{self, Caller};
+use crate::domain::password;
+use crate::domain::timestamp::Timestamp;
+use crate::edge::error::{ApiError, Json, Path};
+use crate::edge::session::Caller;
+use crate::services::signin;
+use crate::state::AppState;
 use crate::store::{AccountPatch, AccountUpdate, StoreError};
-use crate::timestamp::Timestamp;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -47,11 +48,11 @@ async fn make_link(
     user: UserId,
 ) -> Result<SigninLink, ApiError> {
     let now = state.clock.now();
-    let token = session::new_signin_link(&state.store, user, now, session::LINK_TTL_SECS).await?;
+    let token = signin::new_signin_link(&state.store, user, now, signin::LINK_TTL_SECS).await?;
     Ok(SigninLink {
-        url: session::signin_url(&link_host(state, headers), &token),
+        url: signin::signin_url(&link_host(state, headers), &token),
         token,
-        expires_at: now.plus_secs(session::LINK_TTL_SECS),
+        expires_at: now.plus_secs(signin::LINK_TTL_SECS),
     })
 }
 

@@ -78,7 +78,7 @@ fn verify_now(password: &str, phc: &str) -> Result<bool, PasswordError> {
 /// effort on when there is no real hash. If hashing itself fails the server cannot sign anyone
 /// in anyway; the empty string then makes every such check fail fast, and is logged there.
 static DUMMY: LazyLock<String> = LazyLock::new(|| {
-    hash_now(&crate::token::random_hex(16)).unwrap_or_else(|e| {
+    hash_now(&crate::hex::random_hex(16)).unwrap_or_else(|e| {
         tracing::error!(error = %e, "could not make the throwaway password hash");
         String::new()
     })

@@ -27,94 +27,23 @@
 //! `application/json` (the `Json` extractor), which a cross-site form cannot send without a
 //! CORS preflight we never answer.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::accounts::{Account, AccountRole, UserId};
-use crate::error::ApiError;
-use crate::server::AppState;
-use crate::store::{Store, StoreError};
-use crate::timestamp::Timestamp;
+use crate::domain::accounts::{AccountRole, SignedIn, UserId};
+use crate::domain::timestamp::Timestamp;
+use crate::edge::error::ApiError;
+use crate::services::signin::{looks_like_token, new_token, token_hash};
+use crate::state::AppState;
+use crate::store::StoreError;
 
 /// The session cookie's name.
 pub const COOKIE: &str = "classroom_session";
-/// How long a one-time sign-in link stays usable.
-pub const LINK_TTL_SECS: u64 = 24 * 3600;
-
-/// The wall clock sessions, links and sign-in limits are judged by: the system clock plus an
-/// offset that only moves forward. [`Clock::advance`] lets tests see a session expire without
-/// waiting twelve hours; nothing else calls it.
-#[derive(Debug, Clone, Default)]
-pub struct Clock {
-    ahead_secs: Arc<AtomicU64>,
-}
-
-impl Clock {
-    pub fn now(&self) -> Timestamp {
-        Timestamp::now().plus_secs(self.ahead_secs.load(Ordering::Relaxed))
-    }
-
-    pub fn advance(&self, by: Duration) {
-        self.ahead_secs.fetch_add(by.as_secs(), Ordering::Relaxed);
-    }
-}
-
-/// A fresh random token for a session or a sign-in link: 32 bytes, hex.
-pub fn new_token() -> String {
-    crate::token::random_hex(32)
-}
-
-/// What the database keeps of a token.
-pub fn token_hash(token: &str) -> String {
-    crate::token::hex(&Sha256::digest(token.as_bytes()))
-}
-
-/// Whether `text` could be a token of ours, checked before touching the database.
-fn looks_like_token(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Makes a one-time sign-in link for `user`, valid `ttl_secs`, and returns its token. Links
-/// the user had and did not use stop working: only the newest one handed out counts.
-pub async fn new_signin_link(
-    store: &Store,
-    user: UserId,
-    now: Timestamp,
-    ttl_secs: u64,
-) -> Result<String, StoreError> {
-    let token = new_token();
-    store
-        .replace_signin_link(user, &token_hash(&token), now, now.plus_secs(ttl_secs))
-        .await?;
-    Ok(token)
-}
-
-/// The page a sign-in link opens, on `host` (a `Host` header or the bound address).
-pub fn signin_url(host: &str, token: &str) -> String {
-    format!("http://{host}/signin.html#once={token}")
-}
-
-/// Takes the token of a one-time link: `Some(user)` the first time, within its lifetime.
-pub async fn consume_signin_link(
-    store: &Store,
-    token: &str,
-    now: Timestamp,
-) -> Result<Option<UserId>, StoreError> {
-    if !looks_like_token(token) {
-        return Ok(None);
-    }
-    store.consume_signin_link(&token_hash(token), now).await
-}
 
 /// Starts a session for `user`; returns the cookie that carries it and when it ends.
 /// `from_link` marks a session opened by a one-time link, which may set a password without
@@ -164,16 +93,6 @@ pub fn presented_token(jar: &CookieJar) -> Option<&str> {
     jar.get(COOKIE)
         .map(|c| c.value())
         .filter(|t| looks_like_token(t))
-}
-
-/// A signed-in account and its session.
-#[derive(Debug, Clone)]
-pub struct SignedIn {
-    pub account: Account,
-    pub token_hash: String,
-    pub expires_at: Timestamp,
-    /// Opened by a one-time link (may set a password without the current one).
-    pub from_link: bool,
 }
 
 /// Who made a request: the API key or a signed-in account. Extracting it answers 401
@@ -321,19 +240,6 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_random_hex_and_stored_hashed() {
-        let a = new_token();
-        assert!(looks_like_token(&a));
-        assert_ne!(a, new_token());
-        let h = token_hash(&a);
-        assert_eq!(h.len(), 64);
-        assert_ne!(h, a);
-        assert_eq!(h, token_hash(&a));
-        assert!(!looks_like_token("abc"));
-        assert!(!looks_like_token(&"g".repeat(64)));
-    }
-
-    #[test]
     fn cookie_attributes() {
         let c = session_cookie("t".into(), 3600, true).to_string();
         for part in [
@@ -353,18 +259,5 @@ mod tests {
         );
         let gone = removal_cookie(true).to_string();
         assert!(gone.contains("Max-Age=0"), "{gone}");
-    }
-
-    #[test]
-    fn the_clock_only_moves_forward_by_advance() {
-        let clock = Clock::default();
-        let before = clock.now();
-        clock.advance(Duration::from_secs(13 * 3600));
-        assert!(clock.now().unix() >= before.unix() + 13 * 3600);
-        let copy = clock.clone();
-        assert!(
-            copy.now().unix() >= before.unix() + 13 * 3600,
-            "clones share it"
-        );
     }
 }

@@ -5,8 +5,16 @@
 //! (its hand comes down) → it leaves or is removed. Every list is bounded by the lesson's
 //! members: entries are keyed by participant and dropped by [`Stage::forget`] when one leaves.
 
-use crate::protocol::HandInfo;
-use crate::timestamp::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::timestamp::Timestamp;
+
+/// A raised hand, in the order hands were raised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandInfo {
+    pub participant_id: u64,
+    pub at: Timestamp,
+}
 
 /// Why a stage request changes nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -88,15 +88,15 @@ impl From<StoreError> for ApiError {
     }
 }
 
-impl From<crate::accounts::FieldError> for ApiError {
-    fn from(e: crate::accounts::FieldError) -> Self {
+impl From<crate::domain::accounts::FieldError> for ApiError {
+    fn from(e: crate::domain::accounts::FieldError) -> Self {
         ApiError::Invalid(e.0)
     }
 }
 
-impl From<crate::password::PasswordError> for ApiError {
-    fn from(e: crate::password::PasswordError) -> Self {
-        use crate::password::PasswordError;
+impl From<crate::domain::password::PasswordError> for ApiError {
+    fn from(e: crate::domain::password::PasswordError) -> Self {
+        use crate::domain::password::PasswordError;
         match e {
             PasswordError::TooShort | PasswordError::TooLong => {
                 ApiError::WeakPassword(e.to_string())

@@ -58,7 +58,7 @@ fn respond(
 ) -> Response {
     let etag = format!(
         "\"{}\"",
-        crate::token::hex(&file.metadata.sha256_hash()[..16])
+        crate::hex::hex(&file.metadata.sha256_hash()[..16])
     );
     let not_modified = request_headers
         .get(header::IF_NONE_MATCH)

@@ -5,7 +5,10 @@
 //!   `now`, work comes out of `poll_output`. Tested with virtual time.
 //! - [`transport`] — drives WebRTC peer connections on `rtc` 0.21 (the sans-I/O core of
 //!   webrtc-rs) over one UDP port per shard: ICE-lite, DTLS-SRTP, demux by ICE ufrag then by
-//!   remote address, a timer heap. The control plane talks to it through an [`SfuHandle`].
+//!   remote address, a timer heap. Each shard is a sans-I/O [`transport::Engine`] (datagrams,
+//!   commands and timeouts in, datagrams out) behind one small event loop that alone touches
+//!   the socket, the channels and the clock. The control plane talks to it through an
+//!   [`SfuHandle`].
 //! - [`ids`] — the newtype ids shared by both.
 
 pub mod core;

@@ -14,7 +14,7 @@ use rtc::stun::attributes::ATTR_USERNAME;
 use rtc::stun::message::{CLASS_SUCCESS_RESPONSE, Message, is_stun_message};
 use rtc::stun::textattrs::TextAttribute;
 
-use super::peer::ConnKey;
+use super::link::ConnKey;
 
 #[derive(Debug, Default)]
 pub(crate) struct Demux {

@@ -20,8 +20,7 @@ use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 use rtc::shared::marshal::{MarshalSize, Unmarshal};
 
-use super::link_probe::twcc_ext_id;
-use super::peer::LinkShared;
+use super::link::{LinkShared, twcc_ext_id};
 use crate::core::{Delivery, LinkCapacity};
 
 /// Packets are forgotten this long after they left: feedback comes within a round trip.

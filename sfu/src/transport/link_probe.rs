@@ -30,12 +30,11 @@ use rtc::interceptor::{
 use rtc::rtp;
 use rtc::rtp::extension::transport_cc_extension::TransportCcExtension;
 use rtc::sansio::Protocol;
-use rtc::sdp::extmap::TRANSPORT_CC_URI;
 use rtc::shared::error::Error;
 use rtc::shared::marshal::Marshal;
 use rtc::shared::marshal::MarshalSize;
 
-use super::peer::LinkShared;
+use super::link::{LinkShared, twcc_ext_id};
 
 /// The TWCC sender's place: wire-ward of the NACK responder and the resend throttle, and
 /// application-ward of congestion control, which must see every packet numbered.
@@ -126,14 +125,6 @@ impl LinkProbe {
                 .collect(),
         )
     }
-}
-
-/// The header extension id a stream negotiated for the transport-wide sequence number.
-pub(super) fn twcc_ext_id(info: &StreamInfo) -> Option<u8> {
-    info.rtp_header_extensions
-        .iter()
-        .find(|ext| ext.uri == TRANSPORT_CC_URI)
-        .and_then(|ext| u8::try_from(ext.id).ok())
 }
 
 /// `original` as the next packet of its RTX stream (RFC 4588: the original sequence number,
@@ -266,6 +257,7 @@ mod tests {
     use super::*;
     use bytes::Bytes;
     use rtc::interceptor::RTPHeaderExtension;
+    use rtc::sdp::extmap::TRANSPORT_CC_URI;
     use rtc::shared::TransportContext;
     use rtc::shared::marshal::Unmarshal;
 

@@ -4,28 +4,49 @@
 //! commands over a bounded channel to the shard loop that owns every connection; each
 //! participant gets its events back on a bounded channel of its own.
 //!
-//! - `shard` — one event loop, one UDP socket, every peer connection of the lessons it serves.
+//! - `event_loop` — the only code that touches the socket, the command channel or the clock:
+//!   one thread, one UDP socket, feeding the engine and sending what it queues.
+//! - `engine` — the shard's sans-I/O media engine ([`Engine`]): every peer connection of the
+//!   lessons it serves and the forwarding core; datagrams, commands and timeouts in, datagrams
+//!   out, until it names its next deadline. Its turn's parts live beside it:
+//!   - `commands` — the control plane's requests (join, publish, mute, tap, leave);
+//!   - `inbound` — what a connection produced: state changes, opened tracks, RTP and RTCP;
+//!   - `negotiation` — the subscriber leg's offers and answers, and its senders;
+//!   - `quality_report` — every participant's [`SfuEvent::Quality`];
+//!   - `downlink` — the downlink policy: start estimate, capacity headroom, probes.
 //! - `peer` — one `rtc` peer connection (a participant's publisher or subscriber leg).
+//! - `link` — a leaf every other part may use: connection keys, the link state the
+//!   interceptors and the engine share, the TWCC extension id.
 //! - `demux` — which connection a datagram belongs to: ICE ufrag first, then remote address.
 //! - `timers` — a heap of connection deadlines so the loop never scans every connection.
 //! - `rtcp_relay` — the interceptor that lets subscribers' feedback (PLI/FIR, NACK, receiver
 //!   reports) reach the application.
 //! - `nack_throttle` — the interceptor that resends a packet at most once per round trip.
 //! - `link_meter` — a subscriber leg's TWCC feedback into its link capacity.
+//! - `link_probe` — the interceptor that probes a subscriber's link with resends when asked.
 //!
 //! A *tap* ([`SfuHandle::tap`]) is a subscriber with no connection: the core treats it like
 //! any other (best layer, keyframe waits, one continuous rewritten stream per publication) and
-//! the shard hands its packets to a channel instead of a peer connection. The recorder is fed
+//! the engine hands its packets to a channel instead of a peer connection. The recorder is fed
 //! this way, in-process, with no extra WebRTC hop.
 
+mod commands;
 mod demux;
+mod downlink;
+mod engine;
+mod event_loop;
+mod inbound;
+mod link;
 mod link_meter;
 mod link_probe;
 mod nack_throttle;
+mod negotiation;
 mod peer;
+mod quality_report;
 mod rtcp_relay;
-mod shard;
 mod timers;
+
+pub use engine::{Engine, Transmit};
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -303,7 +324,7 @@ pub struct SfuHandle {
 pub async fn start(config: SfuConfig) -> Result<SfuHandle, SfuError> {
     let stats = Arc::new(SfuStats::default());
     let (commands, command_rx) = mpsc::channel(config.command_capacity);
-    let local_addr = shard::spawn(config, command_rx, stats.clone()).await?;
+    let local_addr = event_loop::spawn(config, command_rx, stats.clone()).await?;
     Ok(SfuHandle {
         commands,
         local_addr,

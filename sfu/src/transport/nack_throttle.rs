@@ -22,7 +22,7 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 
-use super::peer::LinkShared;
+use super::link::LinkShared;
 
 /// Wire-ward of the NACK responder (4 000) and application-ward of the pacer (3 000).
 pub(crate) const SLOT: usize = 3_500;

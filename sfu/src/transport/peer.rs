@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use rand::Rng;
@@ -29,16 +28,13 @@ use rtc::rtp_transceiver::rtp_sender::{
 use rtc::rtp_transceiver::{RTCRtpReceiverId, RTCRtpSenderId};
 
 use super::PeerLeg;
+use super::link::LinkShared;
 use super::link_meter::LinkMeter;
 use super::link_probe::{self, LinkProbe};
 use super::nack_throttle::{self, NackThrottle};
 use super::rtcp_relay::{self, RtcpRelay};
 use crate::core::{InboundStats, Layer, LegFormat, MediaKind, OutboundStats};
 use crate::ids::{ParticipantId, PublicationId};
-
-/// A connection's key in its shard; never reused within a process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(crate) struct ConnKey(pub u64);
 
 /// The payload types the SFU offers and answers with. Only Opus and VP8 are registered, so a
 /// browser publisher's answer picks exactly these and every leg carries the same codec; the
@@ -178,53 +174,6 @@ pub(crate) struct Peer {
     pub senders: HashMap<PublicationId, Sender>,
     /// What the interceptors and the shard share about this connection's link.
     pub link: Arc<LinkShared>,
-}
-
-/// What a connection's interceptors and its shard tell each other; the chain is out of the
-/// shard's reach once the connection is built.
-#[derive(Debug)]
-pub(crate) struct LinkShared {
-    /// The subscriber's round trip from its receiver reports, in ms (0: none yet). Shard → throttle.
-    pub rtt_ms: AtomicU32,
-    /// The link capacity from TWCC trains, bits per second; `u64::MAX` while unlimited.
-    /// Meter → shard.
-    pub capacity_bps: AtomicU64,
-    /// NACKed packets passed on to the responder (resent when still buffered), and those struck
-    /// because the packet was resent within a round trip. Drained into `SfuStats` by the shard.
-    pub retransmissions: AtomicU64,
-    pub retransmissions_suppressed: AtomicU64,
-    /// Packets the responder resent on an RTX stream (counted by the probe, which numbers
-    /// them). Drained like the above.
-    pub rtx_sent: AtomicU64,
-    /// Shard → probe: send a probe train with the next video packet ([`LinkProbe`]).
-    pub probe_requested: AtomicBool,
-    /// Packets sent as probes. Drained like the above.
-    pub probe_packets: AtomicU64,
-    /// Some packet train has been measured on this link (even one too fast to limit it).
-    /// Meter → shard.
-    pub measured: AtomicBool,
-}
-
-impl Default for LinkShared {
-    fn default() -> Self {
-        LinkShared {
-            rtt_ms: AtomicU32::new(0),
-            capacity_bps: AtomicU64::new(u64::MAX),
-            retransmissions: AtomicU64::new(0),
-            retransmissions_suppressed: AtomicU64::new(0),
-            rtx_sent: AtomicU64::new(0),
-            probe_requested: AtomicBool::new(false),
-            probe_packets: AtomicU64::new(0),
-            measured: AtomicBool::new(false),
-        }
-    }
-}
-
-impl LinkShared {
-    /// The measured capacity; `None` while nothing limits the link.
-    pub fn capacity(&self) -> Option<u64> {
-        Some(self.capacity_bps.load(Ordering::Relaxed)).filter(|&bps| bps != u64::MAX)
-    }
 }
 
 /// The interceptor chain of one leg: `rtc`'s defaults, made explicit to change what follows.

@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
-use super::peer::ConnKey;
+use super::link::ConnKey;
 
 /// Deadlines by connection. Rescheduling pushes a fresh entry and leaves the old one in the
 /// heap; popping skips entries that no longer match the connection's current deadline, so

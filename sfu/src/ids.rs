@@ -21,7 +21,8 @@ id_type!(
     LessonId
 );
 id_type!(
-    /// One connection of one participant; unique for the life of the process.
+    /// One connection of one participant; unique for the life of the process when taken from
+    /// [`crate::SfuHandle::new_participant_id`].
     ParticipantId
 );
 id_type!(

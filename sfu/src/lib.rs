@@ -8,7 +8,7 @@
 //!   remote address, a timer heap. Each shard is a sans-I/O [`transport::Engine`] (datagrams,
 //!   commands and timeouts in, datagrams out) behind one small event loop that alone touches
 //!   the socket, the channels and the clock. The control plane talks to it through an
-//!   [`SfuHandle`].
+//!   [`SfuHandle`], which also hands out connection ids.
 //! - [`ids`] — the newtype ids shared by both.
 
 pub mod core;

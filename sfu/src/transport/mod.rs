@@ -332,7 +332,19 @@ pub async fn start(config: SfuConfig) -> Result<SfuHandle, SfuError> {
     })
 }
 
+/// The next connection id [`SfuHandle::new_participant_id`] hands out. One counter for the
+/// process, so ids stay unique even where several media planes run side by side (tests).
+static NEXT_PARTICIPANT_ID: AtomicU64 = AtomicU64::new(1);
+
 impl SfuHandle {
+    /// A fresh id for one connection of a participant (or for a tap), to pass to
+    /// [`SfuHandle::join`] or [`SfuHandle::tap`]. Never handed out twice in this process, by
+    /// any handle or clone of one; the control plane should take every id it gives the media
+    /// plane from here rather than keep a numbering of its own, which could collide with it.
+    pub fn new_participant_id(&self) -> ParticipantId {
+        ParticipantId(NEXT_PARTICIPANT_ID.fetch_add(1, Ordering::Relaxed))
+    }
+
     /// The media address advertised in ICE candidates.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -490,5 +502,37 @@ impl SfuHandle {
         if self.commands.send(Command::Shutdown { done }).await.is_ok() {
             let _ = rx.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connection_ids_are_never_handed_out_twice_by_any_handle() {
+        let first = start(SfuConfig::default())
+            .await
+            .expect("media plane starts");
+        let second = start(SfuConfig::default())
+            .await
+            .expect("media plane starts");
+        let clone = first.clone();
+        let ids = [
+            first.new_participant_id(),
+            clone.new_participant_id(),
+            second.new_participant_id(),
+            first.new_participant_id(),
+        ];
+        let mut unique = ids.to_vec();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "{ids:?}");
+        assert!(
+            ids[0] < ids[1] && ids[1] < ids[3],
+            "one counter, in order: {ids:?}"
+        );
+        first.shutdown().await;
+        second.shutdown().await;
     }
 }

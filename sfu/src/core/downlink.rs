@@ -252,6 +252,11 @@ impl DownlinkEstimator {
     pub fn next_probe(&self) -> Instant {
         self.next_probe
     }
+
+    /// How long after the last probe the next may be sent.
+    pub fn probe_interval(&self) -> Duration {
+        self.probe_interval
+    }
 }
 
 /// The downlink for the router: the lower of what loss allows and what the link's packet

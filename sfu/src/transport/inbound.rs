@@ -20,7 +20,7 @@ use super::engine::{Engine, sender_by_ssrc};
 use super::link::ConnKey;
 use super::rtcp_relay::is_keyframe_request;
 use super::{PeerLeg, PeerState, SfuEvent, SfuStats};
-use crate::core::{InboundStats, Layer, MediaKind, ntp_compact, round_trip};
+use crate::core::{Layer, MediaKind, ntp_compact, round_trip};
 use crate::ids::ParticipantId;
 
 /// A publisher's track (one layer of it, for simulcast) whose first packet arrived.
@@ -56,9 +56,7 @@ impl Engine {
                     && let Some(p) = self.participants.get_mut(&participant)
                 {
                     p.subscriber_connected = state == PeerState::Connected;
-                    if p.subscriber_connected {
-                        p.downlink.on_connected(now);
-                    }
+                    p.downlink.on_connection(now, p.subscriber_connected);
                     if p.subscriber_connected {
                         self.attach_ready(now, participant);
                     }
@@ -174,19 +172,8 @@ impl Engine {
                 else {
                     return;
                 };
-                let clock_rate = match self.router.publication(publication) {
-                    Some((_, _, MediaKind::Audio)) => 48_000,
-                    _ => 90_000,
-                };
-                peer.inbound
-                    .entry(packet.header.ssrc)
-                    .or_insert_with(|| InboundStats::new(clock_rate))
-                    .on_packet(
-                        now,
-                        packet.header.sequence_number,
-                        packet.header.timestamp,
-                        packet.payload.len() + 12,
-                    );
+                // The router meters it (rate for the allocator, loss and jitter for quality
+                // reports): one meter per received stream.
                 if let Err(e) = self.router.handle_rtp(now, publication, layer, packet) {
                     debug!(error = %e, "packet for a publication that is gone");
                 }

@@ -3,8 +3,9 @@
 //! [`LinkCapacity`](crate::core::LinkCapacity) measures a link from packet trains, but a
 //! subscriber held on a low layer sends frames of one or two packets: no trains, so a link
 //! that got better (or a new link, whose capacity nobody knows) stays unmeasured. When the
-//! shard asks ([`LinkShared::probe_requested`]), this interceptor sends the subscriber's last
-//! few video packets again, back to back, on their RTX stream: a train of a known size whose
+//! subscriber's downlink estimator says so (`core::DownlinkEstimator`, through
+//! [`LinkShared::probe_requested`]), this interceptor sends the subscriber's last few video
+//! packets again (as many as `core::probe_train` says), back to back, on their RTX stream: a train of a known size whose
 //! arrival the subscriber's TWCC feedback reports like any other. The receiver drops them as
 //! duplicates of what it has, so they cost the link their bytes and nothing else. Only where
 //! RTX is negotiated: a resend on the media SSRC itself would be refused by SRTP's replay
@@ -34,18 +35,13 @@ use rtc::shared::error::Error;
 use rtc::shared::marshal::Marshal;
 use rtc::shared::marshal::MarshalSize;
 
+use crate::core::{PROBE_PACKETS, probe_train};
+
 use super::link::{LinkShared, twcc_ext_id};
 
 /// The TWCC sender's place: wire-ward of the NACK responder and the resend throttle, and
 /// application-ward of congestion control, which must see every packet numbered.
 pub(crate) const SLOT: Slot = Slot::TwccSender;
-
-/// A probe is at least this many bytes: the capacity is read over a train's second half,
-/// which must be 2 000 bytes or more. At 300 kbit/s it queues ~150 ms; it is sent only while a
-/// video is held below what its subscriber wants.
-const PROBE_BYTES: usize = 5_000;
-/// ... and at most this many packets (a low layer's packets are small).
-const PROBE_PACKETS: usize = 12;
 
 /// One sent video stream with an RTX stream beside it.
 struct RtxStream {
@@ -104,18 +100,15 @@ impl LinkProbe {
     /// while it has sent too few to make one (the request then waits for more).
     fn probe(&mut self, ssrc: u32) -> Option<Vec<rtp::Packet>> {
         let stream = self.streams.get_mut(&ssrc)?;
-        let mut bytes = 0;
-        let mut count = 0;
-        for packet in stream.recent.iter().rev() {
-            if bytes >= PROBE_BYTES || count == PROBE_PACKETS {
-                break;
-            }
-            bytes += packet.header.marshal_size() + packet.payload.len() + 2;
-            count += 1;
-        }
-        if bytes < PROBE_BYTES && count < PROBE_PACKETS {
-            return None;
-        }
+        // How many is the core's to say ([`probe_train`]); each is counted as resent: its
+        // header, its payload and the original sequence number RTX puts before it.
+        let count = probe_train(
+            stream
+                .recent
+                .iter()
+                .rev()
+                .map(|p| p.header.marshal_size() + p.payload.len() + 2),
+        )?;
         let start = stream.recent.len() - count;
         let originals: Vec<rtp::Packet> = stream.recent.range(start..).cloned().collect();
         Some(

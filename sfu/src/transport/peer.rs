@@ -33,7 +33,7 @@ use super::link_meter::LinkMeter;
 use super::link_probe::{self, LinkProbe};
 use super::nack_throttle::{self, NackThrottle};
 use super::rtcp_relay::{self, RtcpRelay};
-use crate::core::{InboundStats, Layer, LegFormat, MediaKind, OutboundStats};
+use crate::core::{Layer, LegFormat, MediaKind, OutboundStats};
 use crate::ids::{ParticipantId, PublicationId};
 
 /// The payload types the SFU offers and answers with. Only Opus and VP8 are registered, so a
@@ -167,8 +167,6 @@ pub(crate) struct Peer {
     pub publication_by_ssrc: HashMap<u32, (PublicationId, Layer)>,
     /// Publisher leg: the receiver of each publication, for keyframe requests.
     pub receiver_of: HashMap<PublicationId, RTCRtpReceiverId>,
-    /// Publisher leg: loss, jitter and bitrate of each incoming SSRC.
-    pub inbound: HashMap<u32, InboundStats>,
     /// Subscriber leg: the local track id of each sender → its publication.
     pub publication_by_track: HashMap<String, PublicationId>,
     pub senders: HashMap<PublicationId, Sender>,
@@ -285,7 +283,6 @@ impl Peer {
             leg,
             publication_by_ssrc: HashMap::new(),
             receiver_of: HashMap::new(),
-            inbound: HashMap::new(),
             publication_by_track: HashMap::new(),
             senders: HashMap::new(),
             link,

@@ -1,5 +1,5 @@
 //! Quality reports: every [`QUALITY_INTERVAL`] each participant is told how what it publishes
-//! arrives (from the publisher leg's inbound statistics) and how what it receives fares (from
+//! arrives (from the core's meter of each received stream) and how what it receives fares (from
 //! its subscriber's receiver reports, NACKs and keyframe requests, and the core's freeze
 //! count). The same pass drains the link counters the interceptors keep into the media
 //! plane's metrics, hands the throttle its round trip, and feeds the downlink the loss of
@@ -10,7 +10,6 @@ use std::time::Instant;
 
 use super::engine::Engine;
 use super::{QUALITY_INTERVAL, SfuEvent, SfuStats, StreamQuality};
-use crate::core::MediaKind;
 
 impl Engine {
     /// Tells every participant how its streams fared since the last report.
@@ -20,34 +19,24 @@ impl Engine {
         self.next_quality = now + QUALITY_INTERVAL;
         let mut reports = Vec::new();
         for (&participant, p) in self.participants.iter_mut() {
-            let mut publishing = Vec::new();
-            if let Some(peer) = p.publisher.and_then(|k| self.peers.get_mut(&k)) {
-                // An SSRC no longer carried (an encoder restart) is forgotten.
-                let carried = &peer.publication_by_ssrc;
-                peer.inbound.retain(|ssrc, _| carried.contains_key(ssrc));
-                for (ssrc, stats) in peer.inbound.iter_mut() {
-                    let Some(&(publication, layer)) = carried.get(ssrc) else {
-                        continue;
-                    };
-                    let video = matches!(
-                        self.router.publication(publication),
-                        Some((_, _, MediaKind::Video))
-                    );
-                    let sample = stats.interval(elapsed);
-                    publishing.push(StreamQuality {
-                        publication,
-                        layer: video.then_some(layer),
-                        bitrate_bps: sample.bitrate_bps,
-                        loss: sample.loss,
-                        jitter_ms: sample.jitter_ms,
-                        rtt_ms: None,
-                        nacks: 0,
-                        keyframe_requests: 0,
-                        freezes: 0,
-                        frozen_ms: 0,
-                    });
-                }
-            }
+            // The core meters each received stream (`Router::publishing_quality`).
+            let mut publishing: Vec<StreamQuality> = self
+                .router
+                .publishing_quality(participant, elapsed)
+                .into_iter()
+                .map(|(publication, layer, sample)| StreamQuality {
+                    publication,
+                    layer,
+                    bitrate_bps: sample.bitrate_bps,
+                    loss: sample.loss,
+                    jitter_ms: sample.jitter_ms,
+                    rtt_ms: None,
+                    nacks: 0,
+                    keyframe_requests: 0,
+                    freezes: 0,
+                    frozen_ms: 0,
+                })
+                .collect();
             let mut receiving = Vec::new();
             if let Some(peer) = self.peers.get_mut(&p.subscriber) {
                 // The throttle holds a resend for most of a round trip: the longest of the
@@ -93,25 +82,16 @@ impl Engine {
                     });
                 }
             }
-            if !receiving.is_empty() {
-                // The loss of what it received, weighted by rate: a lossy audio stream alone
-                // says little about the link's room for video.
-                let sending: u64 = receiving.iter().map(|q| q.bitrate_bps).sum();
-                let lost: f64 = receiving
-                    .iter()
-                    .map(|q| f64::from(q.loss) * q.bitrate_bps as f64)
-                    .sum();
-                let loss = if sending == 0 {
-                    0.0
-                } else {
-                    (lost / sending as f64) as f32
-                };
-                let capacity = self
-                    .peers
-                    .get(&p.subscriber)
-                    .and_then(|peer| peer.link.capacity());
-                p.downlink.on_loss_report(now, loss, sending, capacity);
-            }
+            // What it received feeds its downlink estimator (which weights the loss by rate).
+            let capacity = self
+                .peers
+                .get(&p.subscriber)
+                .and_then(|peer| peer.link.capacity());
+            p.downlink.on_receiver_reports(
+                now,
+                receiving.iter().map(|q| (q.loss, q.bitrate_bps)),
+                capacity,
+            );
             if !publishing.is_empty() || !receiving.is_empty() {
                 publishing.sort_by_key(|q| (q.publication, q.layer));
                 receiving.sort_by_key(|q| q.publication);

@@ -60,6 +60,19 @@ impl Engine {
             } => {
                 let _ = reply.send(self.set_muted(now, publication, muted));
             }
+            Command::SetSourceMuted {
+                participant,
+                source,
+                muted,
+                reply,
+            } => {
+                let result = self
+                    .router
+                    .set_source_muted(now, participant, source, muted)
+                    .map_err(|_| SfuError::NoSuchParticipant(participant));
+                self.process_outputs(now);
+                let _ = reply.send(result);
+            }
             Command::SetSubscription {
                 participant,
                 publication,

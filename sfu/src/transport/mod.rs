@@ -286,6 +286,12 @@ pub(crate) enum Command {
         muted: bool,
         reply: oneshot::Sender<Result<(), SfuError>>,
     },
+    SetSourceMuted {
+        participant: ParticipantId,
+        source: Source,
+        muted: bool,
+        reply: oneshot::Sender<Result<(), SfuError>>,
+    },
     SetSubscription {
         participant: ParticipantId,
         publication: PublicationId,
@@ -431,6 +437,25 @@ impl SfuHandle {
     pub async fn set_muted(&self, publication: PublicationId, muted: bool) -> Result<(), SfuError> {
         self.request(|reply| Command::SetMuted {
             publication,
+            muted,
+            reply,
+        })
+        .await
+    }
+
+    /// Mutes or unmutes one of a participant's sources for everyone (a moderator's decision):
+    /// its publications forward nothing, and one published later starts muted, so not even
+    /// its first packet goes out. On unmute video resumes from a requested keyframe. The mute
+    /// lasts while the participant is in the media plane: set it again after a re-join.
+    pub async fn set_source_muted(
+        &self,
+        participant: ParticipantId,
+        source: Source,
+        muted: bool,
+    ) -> Result<(), SfuError> {
+        self.request(|reply| Command::SetSourceMuted {
+            participant,
+            source,
             muted,
             reply,
         })

@@ -34,7 +34,6 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -66,10 +65,6 @@ const CONTROL_QUEUE: usize = 1024;
 const NOTICE_QUEUE: usize = 256;
 /// How long taking a thumbnail may take before it is given up.
 const THUMBNAIL_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Taps name themselves like participants; theirs come from a range the WebSocket
-/// participants (counting up from 1) never reach.
-static NEXT_TAP: AtomicU64 = AtomicU64::new(1 << 62);
 
 /// Why a recording could not be started or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -302,7 +297,8 @@ impl Recordings {
             }
         })?;
 
-        let tap = ParticipantId(NEXT_TAP.fetch_add(1, Ordering::Relaxed));
+        // A tap is named like a participant, by an id the media plane hands out.
+        let tap = self.sfu.new_participant_id();
         let (tap_tx, tap_rx) = mpsc::channel(TAP_QUEUE);
         let sfu_lesson = LessonId(u64::try_from(lesson.id).unwrap_or(0));
         let tapped = tokio::time::timeout(self.sfu_timeout, self.sfu.tap(sfu_lesson, tap, tap_tx))

@@ -1,20 +1,18 @@
 //! `join`: a connection becomes a participant. The token and the lesson are checked, then the
-//! connection takes its place in the media plane ([`MediaSession`]) and then its seat in the
+//! connection takes its place in the media plane (a [`MediaSession`]) and then its seat in the
 //! lesson. The media session leaves the media plane by itself when dropped, so a join refused
 //! after it was taken needs no undoing by hand. Also [`Joined`], the participant's state on
 //! its connection from then on.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use sfu::{LessonId, ParticipantId, SfuError, SfuHandle, Source};
+use sfu::{LessonId, ParticipantId, Source};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use super::error::RequestError;
-use super::media::bounded;
+use super::media_session::MediaSession;
 use super::relay::relay_sfu_events;
 use crate::domain::chat::{CHAT_HISTORY, ChatRate};
 use crate::domain::grants::Grants;
@@ -25,9 +23,6 @@ use crate::lesson_hub::{HubJoinError, Kick, Member};
 use crate::protocol::{LessonSnapshot, ParticipantInfo, ServerMessage};
 use crate::state::AppState;
 use crate::token::Claims;
-
-/// Participant ids are unique for the life of the process, across lessons; 0 is never used.
-static NEXT_PARTICIPANT: AtomicU64 = AtomicU64::new(1);
 
 /// Capacity of one participant's SFU event queue. Events are rare (an offer per change in the
 /// lesson's publications); the SFU drops and counts past this.
@@ -50,58 +45,6 @@ pub(super) struct Joined {
     pub(super) grants: watch::Receiver<Grants>,
     pub(super) chat_rate: ChatRate,
     pub(super) sfu_events: JoinHandle<()>,
-}
-
-/// One connection's participant in the media plane, from a successful join until
-/// [`MediaSession::leave`]. Dropped without leaving — a join refused after the media plane
-/// took it, or a task that ended early — it leaves by itself.
-pub(super) struct MediaSession {
-    sfu: SfuHandle,
-    id: ParticipantId,
-    left: bool,
-}
-
-impl MediaSession {
-    /// Joins `lesson`'s media as a new participant whose events go to `events`.
-    async fn join(
-        sfu: &SfuHandle,
-        lesson: LessonId,
-        events: mpsc::Sender<sfu::SfuEvent>,
-        within: Duration,
-    ) -> Result<MediaSession, SfuError> {
-        let id = ParticipantId(NEXT_PARTICIPANT.fetch_add(1, Ordering::Relaxed));
-        bounded(within, sfu.join(lesson, id, events)).await?;
-        Ok(MediaSession {
-            sfu: sfu.clone(),
-            id,
-            left: false,
-        })
-    }
-
-    pub(super) fn id(&self) -> ParticipantId {
-        self.id
-    }
-
-    /// Leaves the media plane, waiting at most `within`: a stuck media plane must not keep
-    /// the socket task alive.
-    pub(super) async fn leave(mut self, within: Duration) {
-        self.left = true;
-        let _ = tokio::time::timeout(within, self.sfu.leave(self.id)).await;
-    }
-}
-
-impl Drop for MediaSession {
-    fn drop(&mut self) {
-        if self.left {
-            return;
-        }
-        // Drop cannot wait; the media plane's command queue takes the leave shortly after.
-        // Outside a runtime (never, in the server) there is nothing left to tell.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let (sfu, id) = (self.sfu.clone(), self.id);
-            runtime.spawn(async move { sfu.leave(id).await });
-        }
-    }
 }
 
 impl Joined {

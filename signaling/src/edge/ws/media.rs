@@ -2,13 +2,11 @@
 //! `set_subscription` — relayed to the media plane, and bringing its publications in line with
 //! its grants when the stage takes sources away.
 
-use std::future::Future;
-use std::time::Duration;
-
-use sfu::{Layer, PublicationId, SfuError, Source};
+use sfu::{Layer, PublicationId, Source};
 
 use super::error::{Refusal, RequestError};
 use super::join::Joined;
+use super::media_session::bounded;
 use crate::protocol::ServerMessage;
 use crate::state::AppState;
 
@@ -123,15 +121,4 @@ impl Joined {
             }
         }
     }
-}
-
-/// Awaits a media-plane request for at most `within`, so a stuck media plane cannot stall
-/// signaling.
-pub(super) async fn bounded<T>(
-    within: Duration,
-    call: impl Future<Output = Result<T, SfuError>>,
-) -> Result<T, SfuError> {
-    tokio::time::timeout(within, call)
-        .await
-        .unwrap_or(Err(SfuError::Overloaded))
 }

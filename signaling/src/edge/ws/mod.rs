@@ -4,7 +4,8 @@
 //! under it own the rest:
 //!
 //! - [`join`] — `join`: token and lesson checks, the media plane, then the seat; [`Joined`].
-//! - [`media`] — publishing, offers and answers, subscriptions; grants taken away.
+//! - [`media`] — publishing, offers and answers, subscriptions; grants taken away;
+//!   [`media_session`] — the connection's place in the media plane, and the limit on calls.
 //! - [`stage`] — hands and the stage; [`moderation`] — mutes and removals; [`chat`];
 //!   [`lesson`] — ending the lesson, recording.
 //! - [`relay`] — the media plane's events for the participant, relayed by a task of their own.
@@ -26,6 +27,7 @@ mod error;
 mod join;
 mod lesson;
 mod media;
+mod media_session;
 mod moderation;
 mod rate_limit;
 mod relay;

@@ -5,7 +5,7 @@ use sfu::{PublicationId, Source};
 
 use super::error::RequestError;
 use super::join::Joined;
-use super::media::bounded;
+use super::media_session::bounded;
 use crate::domain::timestamp::Timestamp;
 use crate::state::AppState;
 

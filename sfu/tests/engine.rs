@@ -225,3 +225,41 @@ fn a_new_link_starts_at_the_start_estimate_until_it_is_first_measured() {
         "{estimate:?}"
     );
 }
+
+#[test]
+fn a_lost_packet_is_resent_at_most_once_per_round_trip() {
+    let (mut world, _teacher, student) = teacher_and_student(30);
+    // A long, lossy downlink: 120 ms each way, every 25th datagram lost. The student's NACK
+    // generator asks again every 100 ms, two or three times per round trip.
+    let client = world.members[student].subscriber;
+    world.clients[client].down.delay = Duration::from_millis(120);
+    world.clients[client].up.delay = Duration::from_millis(120);
+    world.run_for(2 * SECOND);
+    world.clients[client].down.lose_every = Some(25);
+    let resent_before = world.stats().retransmissions.load(Ordering::Relaxed);
+    let dropped_before = world.clients[client].down.dropped;
+    world.run_for(10 * SECOND);
+    // Quality reports drain the link counters every 2 s.
+    world.run_for(2 * SECOND);
+    world.clients[client].down.lose_every = None;
+
+    let resent = world.stats().retransmissions.load(Ordering::Relaxed) - resent_before;
+    let struck = world
+        .stats()
+        .retransmissions_suppressed
+        .load(Ordering::Relaxed);
+    let dropped = world.clients[client].down.dropped - dropped_before;
+    assert!(dropped > 20, "the link lost packets: {dropped}");
+    assert!(resent > 0, "lost packets were resent");
+    assert!(
+        struck > 0,
+        "repeated requests within a round trip were struck: {resent} resent, {dropped} lost"
+    );
+    // At most one resend per round trip: a loss costs one resend, or two where the request
+    // repeated a round trip later had crossed the first resend on the way (NACKs every 100 ms
+    // over a 240 ms round trip would otherwise get each lost packet three times).
+    assert!(
+        resent <= 2 * dropped,
+        "{resent} resends for {dropped} datagrams lost"
+    );
+}

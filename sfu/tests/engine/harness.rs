@@ -329,7 +329,11 @@ impl World {
             SFU_ADDR,
             Arc::new(SfuStats::default()),
             start,
-            Duration::from_secs(1_800_000_000),
+            // `rtc` stamps its sender reports from the system clock; ours must agree with it
+            // for round trips to come out right.
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default(),
         );
         World {
             now: start,

@@ -72,7 +72,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             public_ip: None,
             liveness_timeout: Duration::from_secs(10),
-            reconnect_grace: crate::lesson_hub::RECONNECT_GRACE,
+            reconnect_grace: crate::live::RECONNECT_GRACE,
             join_timeout: Duration::from_secs(10),
             shutdown_deadline: Duration::from_secs(5),
             sfu_request_timeout: Duration::from_secs(10),

@@ -10,8 +10,7 @@
 //! - [`services`] — ending a lesson, recording lessons, sign-in links: what spans the store,
 //!   the live lessons and the media plane.
 //! - [`live`] — the live lesson: a pure `Room` per lesson that decides who is told what, and
-//!   the `Hub` that holds the rooms under one lock and delivers (slow consumers evicted);
-//!   [`lesson_hub`] is its former path, re-exported for callers still using it.
+//!   the `Hub` that holds the rooms under one lock and delivers (slow consumers evicted).
 //! - [`store`] — lessons, invites, chat, accounts and the library in SQLite (`sqlx`,
 //!   migrations in `migrations/`).
 //! - [`protocol`] — the WebSocket messages as typed enums; [`token`] — join tokens (HS256 JWT)
@@ -30,7 +29,6 @@ pub mod config;
 pub mod domain;
 pub mod edge;
 pub mod hex;
-pub mod lesson_hub;
 pub mod live;
 pub mod metrics;
 pub mod protocol;

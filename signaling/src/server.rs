@@ -15,7 +15,7 @@ use crate::config::{Config, ConfigError};
 use crate::domain::signin_limit::SignInLimiter;
 use crate::domain::timestamp::Clock;
 use crate::edge::app;
-use crate::lesson_hub::Hub;
+use crate::live::Hub;
 use crate::metrics::{Metrics, MetricsError};
 use crate::secrets::{self, SecretError};
 use crate::services::recording::Recordings;

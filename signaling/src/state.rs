@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::Config;
 use crate::domain::signin_limit::SignInLimiter;
 use crate::domain::timestamp::Clock;
-use crate::lesson_hub::Hub;
+use crate::live::Hub;
 use crate::metrics::Metrics;
 use crate::services::recording::Recordings;
 use crate::store::Store;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::domain::lesson::{Lesson, LessonKey};
 use crate::domain::timestamp::Timestamp;
-use crate::lesson_hub::Hub;
+use crate::live::Hub;
 use crate::services::recording::{RecordingError, Recordings};
 use crate::store::{Store, StoreError};
 

@@ -47,7 +47,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::domain::lesson::{Lesson, LessonKey, LessonState};
 use crate::domain::timestamp::Timestamp;
-use crate::lesson_hub::Hub;
+use crate::live::Hub;
 use crate::metrics::Metrics;
 use crate::protocol::{ChatAudience, Role, ServerMessage};
 use crate::store::{LibraryFiles, RecordingOutcome, Store, StoreError};

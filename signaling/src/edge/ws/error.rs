@@ -8,7 +8,7 @@ use sfu::{SfuError, Source};
 use crate::domain::chat::ChatError;
 use crate::domain::lesson::LessonKey;
 use crate::domain::role::Role;
-use crate::lesson_hub::{ControlError, HubJoinError};
+use crate::live::{ControlError, HubJoinError};
 use crate::protocol::{ErrorCode, ParseError};
 use crate::services::recording::RecordingError;
 use crate::store::StoreError;

@@ -19,7 +19,7 @@ use crate::domain::grants::Grants;
 use crate::domain::lesson::{LessonKey, LessonState};
 use crate::domain::role::Role;
 use crate::domain::timestamp::Timestamp;
-use crate::lesson_hub::{HubJoinError, Kick, Member};
+use crate::live::{HubJoinError, Kick, Member};
 use crate::protocol::{LessonSnapshot, ParticipantInfo, ServerMessage};
 use crate::state::AppState;
 use crate::token::Claims;
@@ -87,15 +87,15 @@ impl Joined {
 
         // The teacher arriving is what makes a scheduled lesson live.
         let mut went_live = false;
-        if claims.role == Role::Teacher && lesson.state == LessonState::Scheduled {
-            if let Some(started) = state
+        if claims.role == Role::Teacher
+            && lesson.state == LessonState::Scheduled
+            && let Some(started) = state
                 .store
                 .start_lesson(lesson_key, Timestamp::now())
                 .await?
-            {
-                went_live = started.state == LessonState::Live;
-                lesson = started;
-            }
+        {
+            went_live = started.state == LessonState::Live;
+            lesson = started;
         }
 
         // Read before joining the hub: a message sent in between may then arrive twice (history

@@ -49,7 +49,7 @@ use self::join::Joined;
 use self::rate_limit::{RateLimit, Verdict};
 use crate::domain::grants::Grants;
 use crate::domain::lesson::LessonKey;
-use crate::lesson_hub::Kick;
+use crate::live::Kick;
 use crate::protocol::{ClientMessage, LeaveReason, ServerMessage, parse_client_message};
 use crate::state::AppState;
 

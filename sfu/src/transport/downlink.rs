@@ -1,20 +1,17 @@
 //! The downlink glue: each subscriber's [`DownlinkEstimator`] (the policy, in the pure core:
 //! start estimate and window, capacity headroom, loss weighting, the small-move rule, the
 //! probe schedule and its back-off) is fed what the subscriber leg measured, and what it
-//! decides is carried out here: estimates handed to the router, probes asked of the leg's
-//! probe interceptor ([`super::link_probe`], which builds them).
+//! decides is carried out by the engine ([`super::estimates`]): estimates handed to the
+//! router, probes asked of the leg's probe interceptor ([`super::link_probe`], which builds
+//! them). This module imports nothing of the engine, so the two do not import each other.
 
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tracing::debug;
-
-use super::engine::Engine;
-use crate::core::{DownlinkEstimator, LinkMeasurement, START_ESTIMATE_BPS, UPDATE_INTERVAL};
+use crate::core::{DownlinkEstimator, START_ESTIMATE_BPS, UPDATE_INTERVAL};
 
 /// One participant's downlink: its estimator, in the core.
 #[derive(Debug)]
-pub(super) struct Downlink(DownlinkEstimator);
+pub(super) struct Downlink(pub(super) DownlinkEstimator);
 
 impl Downlink {
     /// A joining participant's downlink: unmeasured, at the start estimate, which the router
@@ -55,45 +52,3 @@ impl Downlink {
 
 /// How often a subscriber's measured capacity is handed to its estimator.
 pub(super) const CAPACITY_INTERVAL: Duration = UPDATE_INTERVAL;
-
-impl Engine {
-    /// Feeds each participant's estimator what its link measured, hands the router each
-    /// estimate it says changed, and asks for a probe of each link it says is due and whose
-    /// estimate holds a video back.
-    pub(super) fn apply_estimates(&mut self, now: Instant) {
-        self.next_capacity = now + CAPACITY_INTERVAL;
-        let mut changed = Vec::new();
-        let mut probe = Vec::new();
-        for (&participant, state) in self.participants.iter_mut() {
-            let link = self.peers.get(&state.subscriber).map(|peer| &peer.link);
-            let measurement = LinkMeasurement {
-                capacity: link.and_then(|l| l.capacity()),
-                measured: link.is_some_and(|l| l.measured.load(Ordering::Relaxed)),
-            };
-            let estimator = &mut state.downlink.0;
-            if let Some(change) = estimator.update(now, measurement) {
-                debug!(%participant, loss = ?estimator.loss_estimate(), ?measurement, ?change, "downlink estimate");
-                changed.push((participant, change));
-            }
-            if estimator.probe_due(now, measurement.capacity) {
-                probe.push(participant);
-            }
-        }
-        for (participant, change) in changed {
-            self.router.apply_estimate(now, participant, change);
-        }
-        for participant in probe {
-            if !self.router.held_back(now, participant) {
-                continue;
-            }
-            let Some(state) = self.participants.get_mut(&participant) else {
-                continue;
-            };
-            state.downlink.0.on_probe(now);
-            if let Some(peer) = self.peers.get(&state.subscriber) {
-                peer.link.probe_requested.store(true, Ordering::Relaxed);
-            }
-        }
-        self.process_outputs(now);
-    }
-}

@@ -13,7 +13,8 @@
 //!   - `inbound` — what a connection produced: state changes, opened tracks, RTP and RTCP;
 //!   - `negotiation` — the subscriber leg's offers and answers, and its senders;
 //!   - `quality_report` — every participant's [`SfuEvent::Quality`];
-//!   - `downlink` — the downlink policy: start estimate, capacity headroom, probes.
+//!   - `downlink` — the downlink policy: start estimate, capacity headroom, probes;
+//!   - `estimates` — carries the downlink decisions out: estimates to the router, probes to legs.
 //! - `peer` — one `rtc` peer connection (a participant's publisher or subscriber leg).
 //! - `link` — a leaf every other part may use: connection keys, the link state the
 //!   interceptors and the engine share, the TWCC extension id.
@@ -34,6 +35,7 @@ mod commands;
 mod demux;
 mod downlink;
 mod engine;
+mod estimates;
 mod event_loop;
 mod inbound;
 mod link;
